@@ -1,0 +1,162 @@
+"""The `chronicle` command: serve, rebuild, import."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from adapters.config import ConfigError, Settings, load_settings
+
+console = Console(stderr=True)
+
+PROJECTION_NAMES = ("hierarchy", "changes", "files")
+
+
+def _settings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML file or Orthanc JSON configuration")
+    parser.add_argument("--data-dir", type=Path, help="data directory (default ./chronicle-data)")
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: embedded server)")
+    parser.add_argument("--http-host", help="HTTP address (default 127.0.0.1)")
+    parser.add_argument("--http-port", type=int, help="HTTP port (default 8042)")
+    parser.add_argument("--dicom-aet", help="DICOM AE title (default CHRONICLE)")
+    parser.add_argument("--dicom-port", type=int, help="DICOM port (default 4242)")
+    parser.add_argument("--stable-age", type=float, help="seconds without new instance: stable")
+    parser.add_argument(
+        "--overwrite-instances",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="store a re-sent SOP instance over the existing one",
+    )
+    parser.add_argument("--max-upload-mb", type=int, help="largest accepted request body")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        name: getattr(args, name)
+        for name in (
+            "data_dir",
+            "database_url",
+            "http_host",
+            "http_port",
+            "dicom_aet",
+            "dicom_port",
+            "stable_age",
+            "overwrite_instances",
+            "max_upload_mb",
+        )
+    }
+    return load_settings(args.config, overrides=overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chronicle", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the archive (HTTP, workers)")
+    _settings_arguments(serve)
+    rebuild = commands.add_parser("rebuild", help="replay the log into fresh read models")
+    _settings_arguments(rebuild)
+    rebuild.add_argument(
+        "projections", nargs="*", metavar="PROJECTION", help=f"any of {', '.join(PROJECTION_NAMES)}"
+    )
+    importing = commands.add_parser("import", help="import a folder tree of DICOM files")
+    _settings_arguments(importing)
+    importing.add_argument("paths", nargs="+", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command == "serve":
+            from adapters.server import serve
+
+            serve(settings)
+            return 0
+        if args.command == "rebuild":
+            unknown = sorted(set(args.projections) - set(PROJECTION_NAMES))
+            if unknown:
+                raise ConfigError(f"unknown projection(s): {', '.join(unknown)}")
+            return run_rebuild(settings, args.projections or list(PROJECTION_NAMES))
+        return run_import(settings, args.paths)
+    except ConfigError as exc:
+        console.print(f"[red]chronicle: {exc}[/red]")
+        return 2
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def run_rebuild(settings: Settings, names: list[str]) -> int:
+    from adapters.node import ChronicleNode
+    from adapters.rebuild import rebuild
+
+    node = ChronicleNode(settings)
+    try:
+        node.runner.prepare()
+        chosen = [p for p in node.runner.projections if p.name in names]
+        with _progress() as progress, node.db.connection() as conn:
+            tasks: dict[str, Any] = {}
+
+            def report(name: str, position: int, head: int) -> None:
+                if name not in tasks:
+                    tasks[name] = progress.add_task(f"rebuild {name}", total=head)
+                progress.update(tasks[name], completed=position, total=head)
+
+            counts = rebuild(node.archive, conn, chosen, report)
+        for name, count in counts.items():
+            console.print(f"{name}: replayed {count} events")
+        return 0
+    finally:
+        node.close()
+
+
+def run_import(settings: Settings, paths: list[Path]) -> int:
+    from adapters.importer import files_under, import_tree
+    from adapters.node import ChronicleNode
+    from domain.origin import Channel, Origin
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        console.print(f"[red]chronicle: no such file or folder: {', '.join(missing)}[/red]")
+        return 2
+    node = ChronicleNode(settings)
+    try:
+        node.start(workers=False)
+        total = sum(1 for root in paths for _ in files_under(root))
+        with _progress() as progress:
+            task = progress.add_task("import", total=total)
+            summary = import_tree(
+                node.ingestor,
+                paths,
+                Origin(Channel.CLI),
+                on_file=lambda _: progress.advance(task),
+            )
+        node.runner.catch_up_fully()
+        console.print(
+            f"stored {summary.stored}, already stored {summary.duplicates}, "
+            f"rejected {len(summary.rejected)}"
+        )
+        for path, reason in summary.rejected:
+            console.print(f"  rejected {path}: {reason}")
+        return 0 if not summary.rejected else 1
+    finally:
+        node.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

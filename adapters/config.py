@@ -1,0 +1,170 @@
+"""Settings: defaults, then a TOML or Orthanc JSON file, then CHRONICLE_* variables, then flags."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "CHRONICLE_"
+
+
+@attrs.frozen
+class Settings:
+    data_dir: Path = Path("chronicle-data")
+    database_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8042
+    dicom_aet: str = "CHRONICLE"
+    dicom_port: int = 4242
+    stable_age: float = 60.0
+    overwrite_instances: bool = False
+    max_upload_mb: int = 2048
+    default_encoding: str = "Latin1"
+    name: str = "Chronicle"
+    db_pool_size: int = 4
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "storage"
+
+    @property
+    def embedded_pg_dir(self) -> Path:
+        return self.data_dir / "pg"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    pass
+
+
+_FIELD_TYPES: dict[str, type] = {
+    "data_dir": Path,
+    "database_url": str,
+    "http_host": str,
+    "http_port": int,
+    "dicom_aet": str,
+    "dicom_port": int,
+    "stable_age": float,
+    "overwrite_instances": bool,
+    "max_upload_mb": int,
+    "default_encoding": str,
+    "name": str,
+    "db_pool_size": int,
+}
+
+# Orthanc option -> (Chronicle field, converter). Options absent here are reported as unsupported.
+_ORTHANC_OPTIONS: dict[str, str] = {
+    "Name": "name",
+    "StorageDirectory": "data_dir",
+    "HttpPort": "http_port",
+    "DicomAet": "dicom_aet",
+    "DicomPort": "dicom_port",
+    "StableAge": "stable_age",
+    "OverwriteInstances": "overwrite_instances",
+    "DefaultEncoding": "default_encoding",
+}
+# Orthanc options that are accepted silently because Chronicle's behaviour already matches them.
+_ORTHANC_IGNORED = {"IndexDirectory", "StorageCompression", "Plugins", "RemoteAccessAllowed"}
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(_read_config_file(config_file))
+    values.update(_read_environment(os.environ if environ is None else environ))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return Settings(**{k: _coerce(k, v) for k, v in values.items()})
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+    if path.suffix.lower() == ".toml":
+        try:
+            return _check_known(tomllib.loads(text), path)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return _from_orthanc_json(_parse_json_with_comments(text, path))
+
+
+def _check_known(values: dict[str, Any], path: Path) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(_FIELD_TYPES))
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {', '.join(unknown)}")
+    return values
+
+
+def _parse_json_with_comments(text: str, path: Path) -> dict[str, Any]:
+    pattern = r'("(?:\\.|[^"\\])*")|/\*.*?\*/|//[^\n]*'
+    stripped = re.sub(pattern, lambda m: m.group(1) or "", text, flags=re.S)
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON configuration: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: an Orthanc configuration must be a JSON object")
+    return data
+
+
+def _from_orthanc_json(options: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    unsupported = []
+    for key, value in options.items():
+        if key in _ORTHANC_OPTIONS:
+            values[_ORTHANC_OPTIONS[key]] = value
+        elif key not in _ORTHANC_IGNORED:
+            unsupported.append(key)
+    if options.get("RemoteAccessAllowed") and "http_host" not in values:
+        values["http_host"] = "0.0.0.0"
+    if unsupported:
+        log.warning("Orthanc options not implemented yet: %s", ", ".join(sorted(unsupported)))
+    return values
+
+
+def _read_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    return {
+        name: environ[ENV_PREFIX + name.upper()]
+        for name in _FIELD_TYPES
+        if ENV_PREFIX + name.upper() in environ
+    }
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name not in _FIELD_TYPES:
+        raise ConfigError(f"unknown setting {name!r}")
+    kind = _FIELD_TYPES[name]
+    try:
+        if kind is bool and isinstance(value, str):
+            return _parse_bool(value)
+        if kind is Path:
+            return Path(value)
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r}: invalid value {value!r}") from exc
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(text)

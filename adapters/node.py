@@ -1,0 +1,97 @@
+"""One Chronicle process: the database, the event store, the storage area and the workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from adapters.config import Settings
+from adapters.database import Database, DatabaseAddress, EmbeddedPostgres
+from adapters.event_store import event_store_env
+from adapters.ingest import Ingestor
+from adapters.reaper import FileReaper, referenced_files
+from adapters.stability import StabilityWatcher
+from adapters.storage import StorageArea
+from domain.archive import Archive
+from projections.changes import ChangesProjection
+from projections.hierarchy import HierarchyProjection
+from projections.runner import ProjectionRunner
+
+log = logging.getLogger(__name__)
+
+# What a write endpoint's response and the client's next obvious read depend on.
+READ_YOUR_WRITES = ("hierarchy", "changes")
+READ_YOUR_WRITES_TIMEOUT = 30.0
+
+
+class ProjectionLagError(RuntimeError):
+    pass
+
+
+class ChronicleNode:
+    def __init__(self, settings: Settings, owns_database: bool = False) -> None:
+        self.settings = settings
+        self.owns_database = owns_database
+        self.embedded: EmbeddedPostgres | None = None
+        self.address = self._database_address()
+        self.db = Database(self.address, pool_size=settings.db_pool_size)
+        self.archive = Archive(env=event_store_env(self.address, settings.db_pool_size))
+        self.storage = StorageArea(settings.storage_dir)
+        self.runner = ProjectionRunner(
+            self.archive,
+            self.db,
+            [HierarchyProjection(), ChangesProjection(), FileReaper(self.storage)],
+        )
+        self.ingestor = Ingestor(
+            self.archive,
+            self.storage,
+            overwrite=settings.overwrite_instances,
+            default_encoding=settings.default_encoding,
+        )
+        self.watcher = StabilityWatcher(self.archive, self.db, settings.stable_age)
+        self.watcher.on_stabilized.append(self.runner.notify)
+        self._ingest_lock = None
+
+    def _database_address(self) -> DatabaseAddress:
+        if self.settings.database_url:
+            return DatabaseAddress.from_url(self.settings.database_url)
+        self.embedded = EmbeddedPostgres(self.settings.embedded_pg_dir, owner=self.owns_database)
+        return self.embedded.start()
+
+    def start(self, workers: bool = True) -> None:
+        """Brings read models up to date, sweeps orphan files, then starts the workers."""
+        self.runner.prepare()
+        self.runner.catch_up_fully()
+        self.sweep_orphans()
+        self._ingest_lock = self.storage.ingesting()
+        self._ingest_lock.__enter__()
+        if workers:
+            self.runner.start()
+            self.watcher.start()
+
+    def sweep_orphans(self) -> None:
+        with self.db.connection() as conn:
+            referenced = referenced_files(conn)
+        removed = self.storage.sweep(referenced)
+        if removed is None:
+            log.info("another process is ingesting: start-up sweep skipped")
+        elif removed:
+            log.warning("removed %d file(s) that no event names (interrupted ingests)", removed)
+
+    def wait_for(self, position: int | None, names: Sequence[str] = READ_YOUR_WRITES) -> None:
+        if position is None:
+            return
+        self.runner.notify()
+        if not self.runner.wait_for(position, names, timeout=READ_YOUR_WRITES_TIMEOUT):
+            raise ProjectionLagError(f"read models did not reach log position {position}")
+
+    def close(self) -> None:
+        self.watcher.stop()
+        self.runner.stop()
+        if self._ingest_lock is not None:
+            self._ingest_lock.__exit__(None, None, None)
+            self._ingest_lock = None
+        self.archive.close()
+        self.db.close()
+        if self.embedded is not None:
+            self.embedded.stop()

@@ -1,0 +1,75 @@
+"""`chronicle serve`: one process running HTTP, the projection runner, the watcher and reaper."""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import logging
+from pathlib import Path
+
+import uvicorn
+
+from adapters.config import ConfigError, Settings
+from adapters.node import ChronicleNode
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listening_policy(settings: Settings) -> None:
+    if not is_loopback(settings.http_host):
+        raise ConfigError(
+            f"refusing to listen on {settings.http_host}: authentication is not implemented "
+            "yet, so Chronicle listens on loopback only (use 127.0.0.1)"
+        )
+
+
+class DataDirectoryLock:
+    """One server per data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._handle = open(data_dir / ".server.lock", "w")  # noqa: SIM115
+
+    def acquire(self) -> None:
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                "another Chronicle server is running on this data directory"
+            ) from None
+
+    def release(self) -> None:
+        self._handle.close()
+
+
+def serve(settings: Settings) -> None:
+    from api.app import create_app
+
+    check_listening_policy(settings)
+    lock = DataDirectoryLock(settings.data_dir)
+    lock.acquire()
+    node = ChronicleNode(settings, owns_database=True)
+    try:
+        node.start()
+        config = uvicorn.Config(
+            create_app(node),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+        log.info("Chronicle listening on http://%s:%d", settings.http_host, settings.http_port)
+        uvicorn.Server(config).run()
+    finally:
+        node.close()
+        lock.release()

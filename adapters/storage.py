@@ -1,0 +1,96 @@
+"""The storage area: DICOM files on disk, named by generated UUIDs only.
+
+A file is written to a temporary name, fsynced, renamed into place and its directory fsynced,
+so that a file the log names is durable. Files are removed only by the reaper (after their
+delete event is committed) or by the start-up sweep (files no event names).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import attrs
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+@attrs.frozen
+class StoredFile:
+    uuid: str
+    size: int
+    md5: str
+
+
+class StorageArea:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self._lock_path = root / ".ingest.lock"
+        self._lock_path.touch(exist_ok=True)
+
+    def write(self, data: bytes) -> StoredFile:
+        file_uuid = str(uuid.uuid4())
+        final = self.path_of(file_uuid)
+        temporary = self.tmp / file_uuid
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temporary, final)
+        _fsync_directory(final.parent)
+        return StoredFile(file_uuid, len(data), hashlib.md5(data).hexdigest())
+
+    def read(self, file_uuid: str) -> bytes:
+        return self.path_of(file_uuid).read_bytes()
+
+    def remove(self, file_uuid: str) -> None:
+        self.path_of(file_uuid).unlink(missing_ok=True)
+
+    def path_of(self, file_uuid: str) -> Path:
+        if not _UUID.match(file_uuid):
+            raise ValueError(f"not a storage file name: {file_uuid!r}")
+        return self.root / file_uuid[0:2] / file_uuid[2:4] / file_uuid
+
+    def all_files(self) -> Iterator[str]:
+        for first in self.root.glob("[0-9a-f][0-9a-f]"):
+            for path in first.glob("[0-9a-f][0-9a-f]/*"):
+                if _UUID.match(path.name):
+                    yield path.name
+
+    @contextmanager
+    def ingesting(self) -> Iterator[None]:
+        """Held (shared) by every process while it may write files not yet named by an event."""
+        with open(self._lock_path, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            yield
+
+    def sweep(self, referenced: set[str]) -> int | None:
+        """Removes files that no event names; None if another process is ingesting right now."""
+        with open(self._lock_path, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None
+            for leftover in self.tmp.iterdir():
+                leftover.unlink(missing_ok=True)
+            orphans = [name for name in self.all_files() if name not in referenced]
+            for name in orphans:
+                self.remove(name)
+            return len(orphans)
+
+
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

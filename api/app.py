@@ -1,0 +1,54 @@
+"""The Litestar application: Orthanc-compatible routes at /."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+
+from adapters.node import ChronicleNode, ProjectionLagError
+from api.errors import (
+    OrthancCode,
+    OrthancError,
+    handle_http_exception,
+    handle_orthanc_error,
+    handle_unexpected,
+)
+from api.routes.changes import changes_handlers
+from api.routes.instance_content import content_handlers
+from api.routes.resources import resource_handlers
+from api.routes.system import chronicle_version, system_handlers
+from api.routes.upload import upload_handlers
+from api.security_headers import add_security_headers
+
+
+def _projection_lag(request, exc: ProjectionLagError):  # type: ignore[no-untyped-def]
+    return handle_orthanc_error(request, OrthancError(OrthancCode.TIMEOUT, str(exc)))
+
+
+def create_app(node: ChronicleNode) -> Litestar:
+    return Litestar(
+        route_handlers=[
+            *system_handlers,
+            *changes_handlers,
+            *upload_handlers,
+            *resource_handlers(),
+            *content_handlers(),
+        ],
+        state=State({"node": node}),
+        exception_handlers={
+            OrthancError: handle_orthanc_error,
+            ProjectionLagError: _projection_lag,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        request_max_body_size=node.settings.max_upload_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Chronicle (Orthanc-compatible REST API)",
+            version=chronicle_version(),
+            path="/schema",
+        ),
+        after_request=add_security_headers,
+        debug=False,
+    )

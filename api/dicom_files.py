@@ -1,0 +1,24 @@
+"""Reading stored instance files for the routes that serve DICOM content."""
+
+from __future__ import annotations
+
+from litestar import Request
+from pydicom import Dataset
+
+from api.context import node_of
+from api.errors import OrthancCode, OrthancError
+from api.read_models import Row
+from domain.dicom_files import parse_dataset
+
+
+def read_bytes(request: Request, instance: Row) -> bytes:
+    try:
+        return node_of(request).storage.read(instance["file_uuid"])
+    except FileNotFoundError:
+        raise OrthancError(
+            OrthancCode.INEXISTENT_FILE, f"The file of instance {instance['id']} is missing"
+        ) from None
+
+
+def read_dataset(request: Request, instance: Row) -> Dataset:
+    return parse_dataset(read_bytes(request, instance))

@@ -1,0 +1,99 @@
+"""Orthanc's error body: HttpError, HttpStatus, Message, Method, OrthancError, OrthancStatus,
+Uri, and Details when there is more to say."""
+
+from __future__ import annotations
+
+from enum import Enum
+from http import HTTPStatus
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+
+
+class OrthancCode(Enum):
+    """Orthanc's ErrorCode values used by Chronicle: (number, message, HTTP status)."""
+
+    INTERNAL_ERROR = (-1, "Internal error", 500)
+    NOT_IMPLEMENTED = (2, "Not implemented yet", 501)
+    PARAMETER_OUT_OF_RANGE = (3, "Parameter out of range", 400)
+    BAD_PARAMETER_TYPE = (5, "Bad type for a parameter", 400)
+    INEXISTENT_ITEM = (7, "Accessing an inexistent item", 400)
+    BAD_REQUEST = (8, "Bad request", 400)
+    DATABASE = (11, "Error in the database engine", 500)
+    URI_SYNTAX = (12, "Badly formatted URI", 400)
+    INEXISTENT_FILE = (13, "Inexistent file", 404)
+    BAD_FILE_FORMAT = (15, "Bad file format", 400)
+    TIMEOUT = (16, "Timeout", 500)
+    UNKNOWN_RESOURCE = (17, "Unknown resource", 404)
+    INEXISTENT_TAG = (21, "Inexistent tag", 404)
+    UNKNOWN_DICOM_TAG = (27, "Unknown DICOM tag", 400)
+    BAD_JSON = (28, "Cannot parse a JSON document", 400)
+    EMPTY_REQUEST = (33, "The request is empty", 400)
+
+    @property
+    def number(self) -> int:
+        return self.value[0]
+
+    @property
+    def message(self) -> str:
+        return self.value[1]
+
+    @property
+    def http_status(self) -> int:
+        return self.value[2]
+
+
+class OrthancError(Exception):
+    def __init__(
+        self, code: OrthancCode, details: str | None = None, http_status: int | None = None
+    ) -> None:
+        super().__init__(details or code.message)
+        self.code = code
+        self.details = details
+        self.http_status = http_status or code.http_status
+
+
+def unknown_resource(details: str | None = None) -> OrthancError:
+    return OrthancError(OrthancCode.UNKNOWN_RESOURCE, details)
+
+
+def error_body(request: Request, error: OrthancError) -> dict:
+    body: dict = {}
+    if error.details:
+        body["Details"] = error.details
+    body.update(
+        HttpError=HTTPStatus(error.http_status).phrase,
+        HttpStatus=error.http_status,
+        Message=error.code.message,
+        Method=request.method,
+        OrthancError=error.code.message,
+        OrthancStatus=error.code.number,
+        Uri=request.url.path,
+    )
+    return body
+
+
+def handle_orthanc_error(request: Request, error: OrthancError) -> Response:
+    return Response(error_body(request, error), status_code=error.http_status)
+
+
+def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    if isinstance(exc, NotFoundException):
+        code = OrthancCode.UNKNOWN_RESOURCE
+    elif isinstance(exc, ValidationException):
+        code = OrthancCode.BAD_REQUEST
+    elif exc.status_code == 405:
+        return Response(b"", status_code=405, headers=exc.headers or {})
+    elif exc.status_code == 413:
+        code = OrthancCode.BAD_REQUEST
+    else:
+        code = OrthancCode.BAD_REQUEST if exc.status_code < 500 else OrthancCode.INTERNAL_ERROR
+    error = OrthancError(code, str(exc.detail), http_status=exc.status_code)
+    return handle_orthanc_error(request, error)
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response:
+    import logging
+
+    logging.getLogger("chronicle.api").exception("unexpected error on %s", request.url.path)
+    return handle_orthanc_error(request, OrthancError(OrthancCode.INTERNAL_ERROR))

@@ -1,0 +1,64 @@
+"""Orthanc's query-string conventions: flags are "present", numbers must parse."""
+
+from __future__ import annotations
+
+from api.errors import OrthancCode, OrthancError
+from api.resource_views import TagFormat
+
+_FALSE = {"false", "0", "no", "off"}
+
+
+def flag(value: str | None) -> bool:
+    """Orthanc treats a bare `?expand` as true, and `?expand=false` as false."""
+    return value is not None and value.strip().lower() not in _FALSE
+
+
+def integer(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise OrthancError(
+            OrthancCode.BAD_PARAMETER_TYPE, "Syntax error in some user-supplied data"
+        ) from None
+
+
+def list_window(since: str | None, limit: str | None, uri: str) -> tuple[int, int | None]:
+    """Orthanc's `since` (an offset) and `limit` on resource lists: both or neither.
+
+    As in Orthanc, a negative `since` counts from the start and a negative `limit` means all.
+    """
+    if since is None and limit is None:
+        return 0, None
+    for name, value in (("since", since), ("limit", limit)):
+        if value is None:
+            raise OrthancError(
+                OrthancCode.BAD_REQUEST,
+                f'Missing "{name}" argument for GET request against: {uri.rstrip("/")}/',
+            )
+    assert since is not None and limit is not None
+    start, count = integer(since), integer(limit)
+    return max(start, 0), (None if count < 0 else count)
+
+
+def non_negative_int(name: str, value: str | None, default: int | None = None) -> int | None:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise OrthancError(
+            OrthancCode.BAD_PARAMETER_TYPE, f"Argument {name} must be an integer: {value!r}"
+        ) from None
+    if number < 0:
+        raise OrthancError(
+            OrthancCode.PARAMETER_OUT_OF_RANGE, f"Argument {name} must be >= 0: {value!r}"
+        )
+    return number
+
+
+def tag_format(short: str | None, full: str | None, simplify: str | None = None) -> TagFormat:
+    if flag(short):
+        return TagFormat.SHORT
+    if flag(full):
+        return TagFormat.FULL
+    return TagFormat.HUMAN

@@ -1,0 +1,135 @@
+"""Queries on the hierarchy and changes projections: a handful of statements per REST call."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+Row = dict[str, Any]
+
+PATIENT, STUDY, SERIES, INSTANCE = 0, 1, 2, 3
+ANCESTOR_COLUMN = {PATIENT: "patient_id", STUDY: "study_id", SERIES: "series_id"}
+
+
+def _rows(conn: psycopg.Connection, query: str, params: Any = None) -> list[Row]:
+    with conn.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
+
+
+def get_resource(conn: psycopg.Connection, level: int, resource_id: str) -> Row | None:
+    rows = _rows(
+        conn,
+        "SELECT * FROM hierarchy.resources WHERE id = %s AND level = %s",
+        (resource_id, level),
+    )
+    return rows[0] if rows else None
+
+
+def get_resources(conn: psycopg.Connection, ids: list[str]) -> dict[str, Row]:
+    if not ids:
+        return {}
+    rows = _rows(conn, "SELECT * FROM hierarchy.resources WHERE id = ANY(%s)", (ids,))
+    return {row["id"]: row for row in rows}
+
+
+def list_resources(
+    conn: psycopg.Connection, level: int, since: int, limit: int | None
+) -> list[Row]:
+    return _rows(
+        conn,
+        "SELECT * FROM hierarchy.resources WHERE level = %s ORDER BY created_position "
+        "OFFSET %s LIMIT %s",
+        (level, since, limit),
+    )
+
+
+def descendants(
+    conn: psycopg.Connection, level: int, resource_id: str, child_level: int
+) -> list[Row]:
+    if child_level == level + 1:
+        return _rows(
+            conn,
+            "SELECT * FROM hierarchy.resources WHERE parent_id = %s ORDER BY created_position",
+            (resource_id,),
+        )
+    column = ANCESTOR_COLUMN[level]
+    return _rows(
+        conn,
+        f"SELECT * FROM hierarchy.resources WHERE {column} = %s AND level = %s "
+        "ORDER BY created_position",
+        (resource_id, child_level),
+    )
+
+
+def instance_rows(conn: psycopg.Connection, level: int, resource_id: str) -> list[Row]:
+    if level == INSTANCE:
+        row = get_resource(conn, INSTANCE, resource_id)
+        return [row] if row else []
+    return descendants(conn, level, resource_id, INSTANCE)
+
+
+def child_ids(conn: psycopg.Connection, parent_ids: list[str]) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = defaultdict(list)
+    if parent_ids:
+        cursor = conn.execute(
+            "SELECT parent_id, id FROM hierarchy.resources WHERE parent_id = ANY(%s) "
+            "ORDER BY created_position",
+            (parent_ids,),
+        )
+        for parent_id, child_id in cursor.fetchall():
+            result[parent_id].append(child_id)
+    return result
+
+
+def resource_statistics(conn: psycopg.Connection, level: int, resource_id: str) -> Row:
+    if level == INSTANCE:
+        query = (
+            "SELECT 0 AS studies, 0 AS series, count(*) AS instances, "
+            "coalesce(sum(file_size), 0) AS size FROM hierarchy.resources "
+            "WHERE id = %s AND level = 3"
+        )
+    else:
+        query = (
+            "SELECT count(DISTINCT study_id) AS studies, count(DISTINCT series_id) AS series, "
+            "count(*) AS instances, coalesce(sum(file_size), 0) AS size "
+            f"FROM hierarchy.resources WHERE {ANCESTOR_COLUMN[level]} = %s AND level = 3"
+        )
+    return _rows(conn, query, (resource_id,))[0]
+
+
+def global_statistics(conn: psycopg.Connection) -> Row:
+    return _rows(
+        conn,
+        "SELECT count(*) FILTER (WHERE level = 0) AS patients, "
+        "count(*) FILTER (WHERE level = 1) AS studies, "
+        "count(*) FILTER (WHERE level = 2) AS series, "
+        "count(*) FILTER (WHERE level = 3) AS instances, "
+        "coalesce(sum(file_size), 0) AS size FROM hierarchy.resources",
+    )[0]
+
+
+def list_changes(conn: psycopg.Connection, since: int, limit: int) -> list[Row]:
+    return _rows(
+        conn,
+        "SELECT c.* FROM changes.changes c, changes.visibility v "
+        "WHERE c.seq > %s AND c.seq >= v.hidden_below ORDER BY c.seq LIMIT %s",
+        (since, limit),
+    )
+
+
+def last_change(conn: psycopg.Connection) -> Row | None:
+    rows = _rows(
+        conn,
+        "SELECT c.* FROM changes.changes c, changes.visibility v "
+        "WHERE c.seq >= v.hidden_below ORDER BY c.seq DESC LIMIT 1",
+    )
+    return rows[0] if rows else None
+
+
+def last_seq(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT max(seq) FROM changes.changes").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0

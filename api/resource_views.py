@@ -1,0 +1,84 @@
+"""Orthanc's JSON for patients, studies, series and instances, built from hierarchy rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import psycopg
+from pydicom.datadict import keyword_dict
+
+from api import read_models
+from api.read_models import INSTANCE, PATIENT, SERIES, STUDY, Row
+
+LEVEL_TYPES = ("Patient", "Study", "Series", "Instance")
+LEVEL_PATHS = ("patients", "studies", "series", "instances")
+CHILD_KEYS = ("Studies", "Series", "Instances")
+PARENT_KEYS = (None, "ParentPatient", "ParentStudy", "ParentSeries")
+
+
+class TagFormat(Enum):
+    HUMAN = "human"
+    SHORT = "short"
+    FULL = "full"
+
+
+def orthanc_time(moment: datetime) -> str:
+    """Orthanc's timestamps: YYYYMMDDTHHMMSS in UTC."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def format_tags(tags: dict[str, str], tag_format: TagFormat) -> dict[str, Any]:
+    if tag_format is TagFormat.HUMAN:
+        return dict(sorted(tags.items()))
+    formatted: dict[str, Any] = {}
+    for keyword, value in tags.items():
+        number = keyword_dict.get(keyword)
+        key = f"{number >> 16:04x},{number & 0xFFFF:04x}" if number is not None else keyword
+        if tag_format is TagFormat.SHORT:
+            formatted[key] = value
+        else:
+            formatted[key] = {"Name": keyword, "Type": "String", "Value": value}
+    return dict(sorted(formatted.items()))
+
+
+def expand_resources(
+    conn: psycopg.Connection, rows: list[Row], tag_format: TagFormat = TagFormat.HUMAN
+) -> list[dict[str, Any]]:
+    """Orthanc's expanded form for each row, with a constant number of queries."""
+    parents = [row["id"] for row in rows if row["level"] < INSTANCE]
+    children = read_models.child_ids(conn, parents)
+    patient_ids = [row["parent_id"] for row in rows if row["level"] == STUDY]
+    patients = read_models.get_resources(conn, patient_ids)
+    return [_expand(row, children, patients, tag_format) for row in rows]
+
+
+def _expand(
+    row: Row,
+    children: dict[str, list[str]],
+    patients: dict[str, Row],
+    tag_format: TagFormat,
+) -> dict[str, Any]:
+    level = row["level"]
+    body: dict[str, Any] = {"ID": row["id"]}
+    if level == INSTANCE:
+        body["FileSize"] = row["file_size"]
+        body["FileUuid"] = row["file_uuid"]
+        body["IndexInSeries"] = row["index_in_series"]
+    else:
+        body[CHILD_KEYS[level]] = children.get(row["id"], [])
+        body["IsStable"] = row["is_stable"]
+        body["LastUpdate"] = orthanc_time(row["last_update"])
+    body["MainDicomTags"] = format_tags(row["main_tags"], tag_format)
+    if level > PATIENT:
+        body[PARENT_KEYS[level]] = row["parent_id"]
+    if level == STUDY:
+        patient = patients.get(row["parent_id"])
+        patient_tags = patient["main_tags"] if patient else {}
+        body["PatientMainDicomTags"] = format_tags(patient_tags, tag_format)
+    if level == SERIES:
+        body["ExpectedNumberOfInstances"] = None
+        body["Status"] = "Unknown"
+    body["Type"] = LEVEL_TYPES[level]
+    return dict(sorted(body.items()))

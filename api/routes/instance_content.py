@@ -1,0 +1,243 @@
+"""Routes that serve DICOM content read from the stored files: file, tags, header, content,
+module, shared-tags, instances-tags; and the automatic metadata."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from litestar import MediaType, Request, Response, get
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import Parameter
+
+from api import read_models
+from api.context import node_of, read_connection
+from api.dicom_files import read_bytes, read_dataset
+from api.errors import OrthancCode, OrthancError, unknown_resource
+from api.metadata import METADATA_NUMBERS, resource_metadata
+from api.params import flag
+from api.read_models import INSTANCE, STUDY, Row
+from api.resource_views import LEVEL_PATHS
+from api.routes.resources import load_resource
+from domain.dicom_json import (
+    LEVEL_MODULES,
+    ContentBytes,
+    ContentNotFound,
+    Module,
+    TagsFormat,
+    UnknownDicomTag,
+    full_tags,
+    header_tags,
+    module_tags,
+    parse_tag,
+    resolve_content,
+    shared_tags_from_full,
+    to_format,
+)
+
+IgnoreLength = Annotated[
+    str | None,
+    Parameter(
+        query="ignore-length",
+        description="Tags to report in full even if their value is long (comma-separated)",
+    ),
+]
+
+
+def tags_format(simplify: str | None, short: str | None) -> TagsFormat:
+    if flag(short):
+        return TagsFormat.SHORT
+    if flag(simplify):
+        return TagsFormat.SIMPLIFIED
+    return TagsFormat.FULL
+
+
+def _ignored_lengths(text: str | None) -> list[int]:
+    if not text:
+        return []
+    try:
+        return [parse_tag(item.strip()) for item in text.split(",") if item.strip()]
+    except UnknownDicomTag as exc:
+        raise OrthancError(OrthancCode.UNKNOWN_DICOM_TAG, str(exc)) from None
+
+
+def _full_tags(request: Request, instance: Row, ignore_length: str | None) -> dict[str, Any]:
+    return full_tags(
+        read_dataset(request, instance),
+        default_encoding=node_of(request).settings.default_encoding,
+        ignore_length=_ignored_lengths(ignore_length),
+    )
+
+
+@get("/instances/{resource_id:str}/file", sync_to_thread=True, media_type="application/dicom")
+def instance_file(request: Request, resource_id: str) -> Response[bytes]:
+    """The DICOM file exactly as it was received."""
+    instance = load_resource(request, INSTANCE, resource_id)
+    return Response(
+        read_bytes(request, instance),
+        media_type="application/dicom",
+        headers={"Content-Disposition": f'filename="{instance["file_uuid"]}.dcm"'},
+    )
+
+
+@get("/instances/{resource_id:str}/tags", sync_to_thread=True)
+def instance_tags(
+    request: Request,
+    resource_id: str,
+    simplify: str | None = None,
+    short: str | None = None,
+    ignore_length: IgnoreLength = None,
+) -> dict[str, Any]:
+    instance = load_resource(request, INSTANCE, resource_id)
+    return to_format(_full_tags(request, instance, ignore_length), tags_format(simplify, short))
+
+
+@get("/instances/{resource_id:str}/simplified-tags", sync_to_thread=True)
+def instance_simplified_tags(
+    request: Request, resource_id: str, ignore_length: IgnoreLength = None
+) -> dict[str, Any]:
+    instance = load_resource(request, INSTANCE, resource_id)
+    return to_format(_full_tags(request, instance, ignore_length), TagsFormat.SIMPLIFIED)
+
+
+@get("/instances/{resource_id:str}/header", sync_to_thread=True)
+def instance_header(
+    request: Request, resource_id: str, simplify: str | None = None, short: str | None = None
+) -> dict[str, Any]:
+    """The file meta information (group 0002)."""
+    instance = load_resource(request, INSTANCE, resource_id)
+    dataset = read_dataset(request, instance)
+    return header_tags(dataset.file_meta, tags_format(simplify, short))
+
+
+@get("/instances/{resource_id:str}/content", sync_to_thread=True)
+def instance_content_root(request: Request, resource_id: str) -> Response[Any]:
+    return _content(request, resource_id, [])
+
+
+@get("/instances/{resource_id:str}/content/{content_path:path}", sync_to_thread=True)
+def instance_content(request: Request, resource_id: str, content_path: str) -> Response[Any]:
+    """Navigate the dataset: tags, sequence items, and raw values as stored."""
+    return _content(request, resource_id, content_path.split("/"))
+
+
+def _content(request: Request, resource_id: str, path: list[str]) -> Response[Any]:
+    instance = load_resource(request, INSTANCE, resource_id)
+    try:
+        result = resolve_content(read_dataset(request, instance), path)
+    except UnknownDicomTag as exc:
+        raise OrthancError(OrthancCode.UNKNOWN_DICOM_TAG, str(exc)) from None
+    except ContentNotFound as exc:
+        raise OrthancError(OrthancCode.INEXISTENT_TAG, str(exc)) from None
+    if isinstance(result, ContentBytes):
+        return Response(result.data, media_type="application/octet-stream")
+    return Response(list(result.entries), media_type=MediaType.JSON)
+
+
+def _module_handler(level: int, module: Module, suffix: str) -> HTTPRouteHandler:
+    @get(
+        f"/{LEVEL_PATHS[level]}/{{resource_id:str}}/{suffix}",
+        name=f"{LEVEL_PATHS[level]}-{suffix}",
+        sync_to_thread=True,
+    )
+    def module_of_level(
+        request: Request,
+        resource_id: str,
+        simplify: str | None = None,
+        short: str | None = None,
+        ignore_length: IgnoreLength = None,
+    ) -> dict[str, Any]:
+        row = load_resource(request, level, resource_id)
+        with read_connection(request) as conn:
+            instances = read_models.instance_rows(conn, level, row["id"])
+        if not instances:
+            raise unknown_resource()
+        newest = max(instances, key=lambda i: i["created_position"])
+        full = _full_tags(request, newest, ignore_length)
+        return to_format(module_tags(full, module), tags_format(simplify, short))
+
+    return module_of_level
+
+
+def _shared_tags_handler(level: int) -> HTTPRouteHandler:
+    @get(
+        f"/{LEVEL_PATHS[level]}/{{resource_id:str}}/shared-tags",
+        name=f"{LEVEL_PATHS[level]}-shared-tags",
+        sync_to_thread=True,
+    )
+    def shared_tags(
+        request: Request, resource_id: str, simplify: str | None = None, short: str | None = None
+    ) -> dict[str, Any]:
+        """Tags whose value is identical in every instance of the resource."""
+        load_resource(request, level, resource_id)
+        with read_connection(request) as conn:
+            instances = read_models.instance_rows(conn, level, resource_id)
+        shared = shared_tags_from_full(_full_tags(request, i, None) for i in instances)
+        return to_format(shared, tags_format(simplify, short))
+
+    return shared_tags
+
+
+def _instances_tags_handler(level: int) -> HTTPRouteHandler:
+    @get(
+        f"/{LEVEL_PATHS[level]}/{{resource_id:str}}/instances-tags",
+        name=f"{LEVEL_PATHS[level]}-instances-tags",
+        sync_to_thread=True,
+    )
+    def instances_tags(
+        request: Request,
+        resource_id: str,
+        simplify: str | None = None,
+        short: str | None = None,
+        ignore_length: IgnoreLength = None,
+    ) -> dict[str, Any]:
+        """The tags of every instance of the resource, by instance ID."""
+        load_resource(request, level, resource_id)
+        fmt = tags_format(simplify, short)
+        with read_connection(request) as conn:
+            instances = read_models.instance_rows(conn, level, resource_id)
+        return {i["id"]: to_format(_full_tags(request, i, ignore_length), fmt) for i in instances}
+
+    return instances_tags
+
+
+def _metadata_handlers(level: int) -> list[HTTPRouteHandler]:
+    base = f"/{LEVEL_PATHS[level]}/{{resource_id:str}}/metadata"
+
+    @get(base, name=f"{LEVEL_PATHS[level]}-metadata", sync_to_thread=True)
+    def list_metadata(request: Request, resource_id: str, expand: str | None = None) -> Any:
+        row = load_resource(request, level, resource_id)
+        with read_connection(request) as conn:
+            values = resource_metadata(conn, row)
+        return dict(sorted(values.items())) if expand is not None else list(values)
+
+    @get(f"{base}/{{name:str}}", name=f"{LEVEL_PATHS[level]}-metadata-one", sync_to_thread=True)
+    def one_metadata(request: Request, resource_id: str, name: str) -> Response[str]:
+        row = load_resource(request, level, resource_id)
+        with read_connection(request) as conn:
+            values = resource_metadata(conn, row)
+        value = values.get(METADATA_NUMBERS.get(name, name))
+        if value is None:
+            raise OrthancError(OrthancCode.INEXISTENT_ITEM, http_status=404)
+        etag = hashlib.md5(value.encode()).hexdigest()
+        return Response(value, media_type=MediaType.TEXT, headers={"ETag": f'"0-{etag}"'})
+
+    return [list_metadata, one_metadata]
+
+
+def content_handlers() -> list[HTTPRouteHandler]:
+    handlers: list[HTTPRouteHandler] = [
+        instance_file,
+        instance_tags,
+        instance_simplified_tags,
+        instance_header,
+        instance_content_root,
+        instance_content,
+        _module_handler(STUDY, Module.PATIENT, "module-patient"),
+    ]
+    for level, path in enumerate(LEVEL_PATHS):
+        handlers.append(_module_handler(level, LEVEL_MODULES[path], "module"))
+        handlers += _metadata_handlers(level)
+        if level != INSTANCE:
+            handlers += [_shared_tags_handler(level), _instances_tags_handler(level)]
+    return handlers

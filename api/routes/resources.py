@@ -1,0 +1,204 @@
+"""Browse and delete: /patients, /studies, /series, /instances and their children and parents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, delete, get
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import Parameter
+
+from api import read_models
+from api.context import node_of, read_connection, rest_origin
+from api.errors import unknown_resource
+from api.params import flag, list_window, tag_format
+from api.read_models import INSTANCE, PATIENT, Row
+from api.requested_tags import add_requested_tags, parse_requested_tags
+from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, TagFormat, expand_resources
+
+RequestedTagsParam = Annotated[
+    str | None,
+    Parameter(
+        query="requestedTags",
+        description="Semicolon-separated DICOM tags to report in RequestedTags",
+    ),
+]
+
+
+def load_resource(request: Request, level: int, resource_id: str) -> Row:
+    with read_connection(request) as conn:
+        row = read_models.get_resource(conn, level, resource_id)
+    if row is None:
+        raise unknown_resource()
+    return row
+
+
+def _render(
+    request: Request,
+    rows: list[Row],
+    expand: bool,
+    fmt: TagFormat,
+    requested: list[str] | None = None,
+) -> list[Any]:
+    if not expand:
+        return [row["id"] for row in rows]
+    with read_connection(request) as conn:
+        bodies = expand_resources(conn, rows, fmt)
+        if requested:
+            add_requested_tags(request, conn, rows, bodies, requested, fmt)
+    return bodies
+
+
+def _list_handler(level: int) -> HTTPRouteHandler:
+    @get(f"/{LEVEL_PATHS[level]}", name=f"list-{LEVEL_PATHS[level]}", sync_to_thread=True)
+    def list_level(
+        request: Request,
+        expand: str | None = None,
+        since: str | None = None,
+        limit: str | None = None,
+        requested_tags: RequestedTagsParam = None,
+        full: str | None = None,
+        short: str | None = None,
+    ) -> list[Any]:
+        start, count = list_window(since, limit, request.url.path)
+        requested = parse_requested_tags(requested_tags)
+        with read_connection(request) as conn:
+            rows = read_models.list_resources(conn, level, start, count)
+        return _render(request, rows, flag(expand), tag_format(short, full), requested)
+
+    list_level.__doc__ = f"List the {LEVEL_PATHS[level]} (Orthanc identifiers, or expanded)."
+    return list_level
+
+
+def _get_handler(level: int) -> HTTPRouteHandler:
+    @get(
+        f"/{LEVEL_PATHS[level]}/{{resource_id:str}}",
+        name=f"get-{LEVEL_PATHS[level]}",
+        sync_to_thread=True,
+    )
+    def get_one(
+        request: Request,
+        resource_id: str,
+        full: str | None = None,
+        short: str | None = None,
+        requested_tags: RequestedTagsParam = None,
+    ) -> dict[str, Any]:
+        row = load_resource(request, level, resource_id)
+        requested = parse_requested_tags(requested_tags)
+        return _render(request, [row], True, tag_format(short, full), requested)[0]
+
+    get_one.__doc__ = f"Get one {LEVEL_TYPES[level].lower()} in Orthanc's expanded form."
+    return get_one
+
+
+def _related_handler(level: int, related: int) -> HTTPRouteHandler:
+    path = f"/{LEVEL_PATHS[level]}/{{resource_id:str}}/{_relation_name(related, level)}"
+
+    @get(path, name=f"{LEVEL_PATHS[level]}-{related}", sync_to_thread=True)
+    def related_resources(
+        request: Request,
+        resource_id: str,
+        full: str | None = None,
+        short: str | None = None,
+        requested_tags: RequestedTagsParam = None,
+    ) -> Any:
+        row = load_resource(request, level, resource_id)
+        with read_connection(request) as conn:
+            if related > level:
+                rows = read_models.descendants(conn, level, resource_id, related)
+            else:
+                ancestor_id = row[("patient_id", "study_id", "series_id")[related]]
+                rows = [read_models.get_resource(conn, related, ancestor_id)]
+        requested = parse_requested_tags(requested_tags)
+        bodies = _render(request, rows, True, tag_format(short, full), requested)
+        return bodies[0] if related < level else bodies
+
+    return related_resources
+
+
+def _relation_name(related: int, level: int) -> str:
+    if related > level:
+        return LEVEL_PATHS[related]
+    return LEVEL_TYPES[related].lower()
+
+
+def _statistics_handler(level: int) -> HTTPRouteHandler:
+    @get(
+        f"/{LEVEL_PATHS[level]}/{{resource_id:str}}/statistics",
+        name=f"{LEVEL_PATHS[level]}-statistics",
+        sync_to_thread=True,
+    )
+    def statistics(request: Request, resource_id: str) -> dict[str, Any]:
+        load_resource(request, level, resource_id)
+        with read_connection(request) as conn:
+            counts = read_models.resource_statistics(conn, level, resource_id)
+        return statistics_body(level, counts)
+
+    return statistics
+
+
+def statistics_body(level: int, counts: Row) -> dict[str, Any]:
+    size = int(counts["size"])
+    body: dict[str, Any] = {
+        "DiskSize": str(size),
+        "DiskSizeMB": size // (1024 * 1024),
+        "UncompressedSize": str(size),
+        "UncompressedSizeMB": size // (1024 * 1024),
+    }
+    if level < INSTANCE:
+        body["CountInstances"] = int(counts["instances"])
+        body["DicomDiskSize"] = str(size)
+        body["DicomDiskSizeMB"] = size // (1024 * 1024)
+        body["DicomUncompressedSize"] = str(size)
+        body["DicomUncompressedSizeMB"] = size // (1024 * 1024)
+    if level < 2:
+        body["CountSeries"] = int(counts["series"])
+    if level == PATIENT:
+        body["CountStudies"] = int(counts["studies"])
+    return dict(sorted(body.items()))
+
+
+def _delete_handler(level: int) -> HTTPRouteHandler:
+    @delete(
+        f"/{LEVEL_PATHS[level]}/{{resource_id:str}}",
+        name=f"delete-{LEVEL_PATHS[level]}",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def delete_resource(request: Request, resource_id: str) -> dict[str, Any]:
+        row = load_resource(request, level, resource_id)
+        node = node_of(request)
+        with read_connection(request) as conn:
+            instances = read_models.instance_rows(conn, level, resource_id)
+        position = node.archive.delete_instances([i["id"] for i in instances], rest_origin(request))
+        node.wait_for(position)
+        return {"RemainingAncestor": remaining_ancestor(request, row)}
+
+    return delete_resource
+
+
+def remaining_ancestor(request: Request, row: Row) -> dict[str, str] | None:
+    lineage = [row["patient_id"], row["study_id"], row["series_id"]][: row["level"]]
+    with read_connection(request) as conn:
+        for ancestor_level in reversed(range(len(lineage))):
+            ancestor = read_models.get_resource(conn, ancestor_level, lineage[ancestor_level])
+            if ancestor is not None:
+                return {
+                    "ID": ancestor["id"],
+                    "Path": f"/{LEVEL_PATHS[ancestor_level]}/{ancestor['id']}",
+                    "Type": LEVEL_TYPES[ancestor_level],
+                }
+    return None
+
+
+def resource_handlers() -> list[HTTPRouteHandler]:
+    handlers: list[HTTPRouteHandler] = []
+    for level in range(4):
+        handlers += [
+            _list_handler(level),
+            _get_handler(level),
+            _statistics_handler(level),
+            _delete_handler(level),
+        ]
+        handlers += [_related_handler(level, other) for other in range(4) if other != level]
+    return handlers

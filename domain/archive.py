@@ -1,0 +1,98 @@
+"""The archive's command handlers: they decide, and append events in one transaction each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain.aggregates import ChangesLog, Instance, ResourceStability
+from domain.identity import instance_aggregate_id, stability_aggregate_id
+from domain.origin import Origin
+
+if TYPE_CHECKING:
+    from domain.instance_record import InstanceRecord
+
+
+class StoreStatus(StrEnum):
+    SUCCESS = "Success"
+    ALREADY_STORED = "AlreadyStored"
+
+
+@attrs.frozen
+class StoreOutcome:
+    status: StoreStatus
+    position: int | None
+    replaced_attachment: str | None = None
+
+
+class UnknownInstance(LookupError):
+    pass
+
+
+class Archive(Application):
+    name = "chronicle"
+    log_section_size = 1000
+
+    def store(self, record: InstanceRecord, origin: Origin, overwrite: bool) -> StoreOutcome:
+        fields = record.event_fields(origin)
+        try:
+            return self._append(Instance(**fields))
+        except IntegrityError:
+            pass
+        instance: Instance = self.repository.get(instance_aggregate_id(record.instance_id))
+        if instance.live and not overwrite:
+            return StoreOutcome(StoreStatus.ALREADY_STORED, None)
+        replaced = instance.attachment_uuid if instance.live else None
+        instance.store_again(**fields, replaced_attachment=replaced)
+        outcome = self._append(instance)
+        return attrs.evolve(outcome, replaced_attachment=replaced)
+
+    def delete_instances(self, instance_ids: Iterable[str], origin: Origin) -> int | None:
+        """Deletes every live instance named, in one transaction; returns the last log position.
+
+        The event store splits the append into bounded INSERTs (see adapters.event_store).
+        """
+        pending = []
+        for instance_id in instance_ids:
+            instance = self._live_instance(instance_id)
+            if instance is not None:
+                instance.delete(origin.to_dict())
+                pending.append(instance)
+        return self._append(*pending).position if pending else None
+
+    def is_live(self, instance_id: str) -> bool:
+        return self._live_instance(instance_id) is not None
+
+    def clear_changes(self, origin: Origin) -> int:
+        try:
+            log: ChangesLog = self.repository.get(ChangesLog.create_id())
+        except AggregateNotFoundError:
+            log = ChangesLog()
+        log.clear(origin=origin.to_dict())
+        return self._append(log).position or 0
+
+    def stabilize(self, resource_id: str, level: str, as_of: int) -> int | None:
+        try:
+            record: ResourceStability = self.repository.get(stability_aggregate_id(resource_id))
+        except AggregateNotFoundError:
+            record = ResourceStability(resource_id=resource_id, level=level)
+        if not record.stabilize(as_of):
+            return None
+        return self._append(record).position
+
+    def _live_instance(self, instance_id: str) -> Instance | None:
+        try:
+            instance: Instance = self.repository.get(instance_aggregate_id(instance_id))
+        except AggregateNotFoundError:
+            return None
+        return instance if instance.live else None
+
+    def _append(self, *aggregates: Any) -> StoreOutcome:
+        recordings = self.save(*aggregates)
+        position = max(r.notification.id for r in recordings) if recordings else None
+        return StoreOutcome(StoreStatus.SUCCESS, position)

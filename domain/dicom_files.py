@@ -1,0 +1,298 @@
+"""Parsing received DICOM files the way Orthanc (DCMTK) accepts or rejects them.
+
+Accepted, as Orthanc 1.10 does: Part 10 files; files whose meta-header starts at byte 0 (no
+preamble, no "DICM"); bare datasets with no meta-header at all. Rejected: empty input, anything
+DCMTK cannot parse to its end (garbage, truncation anywhere, even inside the pixel data, or an
+element overflowing its item), "DICM" without a preamble, and files whose Study, Series or SOP
+Instance UID is missing (HTTP 404 "Inexistent tag" in Orthanc) or empty (HTTP 400).
+A missing PatientID is fine: the patient's identifier is then the hash of "".
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any
+
+import attrs
+import pydicom
+from pydicom import Dataset
+from pydicom.errors import InvalidDicomError
+
+from domain.dicom_json import Encoding, main_string_value
+
+PATIENT_ID = 0x00100020
+STUDY_INSTANCE_UID = 0x0020000D
+SERIES_INSTANCE_UID = 0x0020000E
+SOP_INSTANCE_UID = 0x00080018
+SOP_CLASS_UID = 0x00080016
+
+IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+EXPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+DEFLATED_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
+EXPLICIT_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+
+_UNDEFINED = 0xFFFFFFFF
+_ITEM = (0xFFFE, 0xE000)
+_ITEM_END = (0xFFFE, 0xE00D)
+_SEQUENCE_END = (0xFFFE, 0xE0DD)
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN"})
+_LONG_VRS |= frozenset({b"UR", b"UT", b"UV"})
+
+
+class InvalidDicomFile(ValueError):
+    """A file Orthanc refuses, with the fields of Orthanc's error answer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: str | None = None,
+        http_status: int = 400,
+        orthanc_error: str = "Bad file format",
+        orthanc_status: int = 15,
+    ) -> None:
+        super().__init__(message)
+        self.details = details
+        self.http_status = http_status
+        self.orthanc_error = orthanc_error
+        self.orthanc_status = orthanc_status
+
+
+def _empty() -> InvalidDicomFile:
+    return InvalidDicomFile(
+        "The request body is empty, not a DICOM file", details="Received an empty DICOM file"
+    )
+
+
+def _unparsable(size: int, reason: str) -> InvalidDicomFile:
+    return InvalidDicomFile(
+        f"Not a readable DICOM file ({reason})",
+        details=f"Cannot parse an invalid DICOM file (size: {size} bytes)",
+    )
+
+
+def _missing_identifier(keyword: str) -> InvalidDicomFile:
+    return InvalidDicomFile(
+        f"The file has no {keyword} (is it a DICOMDIR?)",
+        http_status=404,
+        orthanc_error="Inexistent tag",
+        orthanc_status=21,
+    )
+
+
+def _empty_identifier(keyword: str) -> InvalidDicomFile:
+    return InvalidDicomFile(
+        f"The file's {keyword} is empty",
+        details="missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID",
+    )
+
+
+# --- Structure check ----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Syntax:
+    little_endian: bool
+    implicit: bool
+
+
+class _Truncated(Exception):
+    pass
+
+
+def check_structure(data: bytes) -> None:
+    """Walks every element header, without decoding values, as DCMTK's parser would.
+
+    Raises InvalidDicomFile where DCMTK stops with an error: an element, item or fragment that
+    runs past the end of the file or of its enclosing item, or stray bytes at the end.
+    """
+    try:
+        start = 132 if data[128:132] == b"DICM" else 0
+        if start == 0 and data[:4] == b"DICM":
+            raise _Truncated("'DICM' without the 128-byte preamble")
+        position, transfer_syntax = _walk_meta(data, start)
+        if position >= len(data) and position == start:
+            raise _Truncated("no DICOM element at all")
+        if transfer_syntax == DEFLATED_LITTLE_ENDIAN:
+            return
+        syntax = _syntax(data, position, transfer_syntax)
+        _walk_dataset(data, position, len(data), syntax, nested=False)
+    except (_Truncated, struct.error) as error:
+        raise _unparsable(len(data), str(error) or "truncated") from None
+
+
+def _walk_meta(data: bytes, position: int) -> tuple[int, str | None]:
+    transfer_syntax = None
+    while position + 8 <= len(data) and struct.unpack_from("<H", data, position)[0] == 0x0002:
+        element = struct.unpack_from("<H", data, position + 2)[0]
+        header, length = _explicit_header(data, position, little_endian=True)
+        end = _checked_end(data, position + header, length, len(data))
+        if element == 0x0010:
+            transfer_syntax = data[position + header : end].rstrip(b"\0 ").decode("ascii", "ignore")
+        position = end
+    return position, transfer_syntax
+
+
+def _syntax(data: bytes, position: int, transfer_syntax: str | None) -> _Syntax:
+    if transfer_syntax is None:
+        vr = data[position + 4 : position + 6]
+        return _Syntax(True, not (len(vr) == 2 and vr.isalpha() and vr.isupper()))
+    if transfer_syntax == IMPLICIT_LITTLE_ENDIAN:
+        return _Syntax(True, True)
+    return _Syntax(transfer_syntax != EXPLICIT_BIG_ENDIAN, False)
+
+
+def _explicit_header(data: bytes, position: int, little_endian: bool) -> tuple[int, int]:
+    order = "<" if little_endian else ">"
+    vr = data[position + 4 : position + 6]
+    if vr in _LONG_VRS:
+        return 12, struct.unpack_from(order + "I", data, position + 8)[0]
+    return 8, struct.unpack_from(order + "H", data, position + 6)[0]
+
+
+def _checked_end(data: bytes, start: int, length: int, limit: int) -> int:
+    end = start + length
+    if end > limit or start > len(data):
+        raise _Truncated("a value runs past the end of the file")
+    return end
+
+
+def _walk_dataset(data: bytes, position: int, end: int, syntax: _Syntax, nested: bool) -> int:
+    """Walks elements up to `end` or, in an undefined-length item, up to its delimiter."""
+    order = "<" if syntax.little_endian else ">"
+    while position < end:
+        if position + 8 > end:
+            raise _Truncated("stray bytes where an element should start")
+        group, element = struct.unpack_from(order + "HH", data, position)
+        if nested and (group, element) == _ITEM_END:
+            return position + 8
+        position = _walk_element(data, position, end, syntax, (group, element))
+    if nested:
+        raise _Truncated("an item has no end")
+    return position
+
+
+def _walk_element(
+    data: bytes, position: int, end: int, syntax: _Syntax, tag: tuple[int, int]
+) -> int:
+    order = "<" if syntax.little_endian else ">"
+    if syntax.implicit or tag[0] == 0xFFFE:
+        header, length, vr = 8, struct.unpack_from(order + "I", data, position + 4)[0], None
+    else:
+        header, length = _explicit_header(data, position, syntax.little_endian)
+        vr = data[position + 4 : position + 6]
+    start = position + header
+    if length != _UNDEFINED:
+        value_end = _checked_end(data, start, length, end)
+        if vr == b"SQ":
+            _walk_items(data, start, value_end, syntax, fragments=False, delimited=False)
+        return value_end
+    fragments = tag == (0x7FE0, 0x0010) or vr in (b"OB", b"OW")
+    if vr == b"UN":
+        syntax = _Syntax(little_endian=True, implicit=True)  # DICOM CP 246
+    return _walk_items(data, start, end, syntax, fragments=fragments, delimited=True)
+
+
+def _walk_items(
+    data: bytes, position: int, end: int, syntax: _Syntax, fragments: bool, delimited: bool
+) -> int:
+    """Items of a sequence (datasets) or of encapsulated pixel data (opaque fragments)."""
+    order = "<" if syntax.little_endian else ">"
+    while position + 8 <= end:
+        group, element, length = struct.unpack_from(order + "HHI", data, position)
+        if delimited and (group, element) == _SEQUENCE_END:
+            return position + 8
+        if (group, element) != _ITEM:
+            raise _Truncated("a sequence holds something that is not an item")
+        start = position + 8
+        if length == _UNDEFINED and not fragments:
+            position = _walk_dataset(data, start, end, syntax, nested=True)
+            continue
+        position = _checked_end(data, start, length, end)
+        if not fragments:
+            _walk_dataset(data, start, position, syntax, nested=False)
+    if delimited or position != end:
+        raise _Truncated("a sequence has no end")
+    return position
+
+
+# --- Parsing --------------------------------------------------------------------------------------
+
+
+def parse_header(data: bytes) -> Dataset:
+    """The dataset up to (not including) the pixel data, after checking the whole file."""
+    return _parse(data, stop_before_pixels=True)
+
+
+def parse_dataset(data: bytes) -> Dataset:
+    """The whole dataset, pixel data included (for /content, rendering, exports)."""
+    return _parse(data, stop_before_pixels=False)
+
+
+def _parse(data: bytes, stop_before_pixels: bool) -> Dataset:
+    if not data:
+        raise _empty()
+    check_structure(data)
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
+    except (InvalidDicomError, EOFError, ValueError, KeyError, struct.error) as error:
+        raise _unparsable(len(data), str(error)) from None
+    _check_identifiers(ds)
+    return ds
+
+
+def _check_identifiers(ds: Dataset) -> None:
+    keywords = {
+        STUDY_INSTANCE_UID: "StudyInstanceUID",
+        SERIES_INSTANCE_UID: "SeriesInstanceUID",
+        SOP_INSTANCE_UID: "SOPInstanceUID",
+    }
+    for tag, keyword in keywords.items():
+        if tag not in ds:
+            raise _missing_identifier(keyword)
+    for tag, keyword in keywords.items():
+        if not main_string_value(ds, tag):
+            raise _empty_identifier(keyword)
+
+
+# --- Identifiers ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class DicomIdentifiers:
+    """The four values Orthanc hashes into its identifiers, as Orthanc reads them."""
+
+    patient_id: str
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+
+
+def identifiers(
+    ds: Dataset, default_encoding: Encoding | str = Encoding.LATIN1
+) -> DicomIdentifiers:
+    """DicomInstanceHasher's inputs: an absent PatientID is ""; values keep leading spaces."""
+    return DicomIdentifiers(
+        patient_id=main_string_value(ds, PATIENT_ID, default_encoding) or "",
+        study_uid=main_string_value(ds, STUDY_INSTANCE_UID, default_encoding) or "",
+        series_uid=main_string_value(ds, SERIES_INSTANCE_UID, default_encoding) or "",
+        sop_uid=main_string_value(ds, SOP_INSTANCE_UID, default_encoding) or "",
+    )
+
+
+def transfer_syntax_uid(ds: Dataset) -> str:
+    """Orthanc's "TransferSyntax" metadata, guessed from the encoding for a bare dataset."""
+    meta: Any = getattr(ds, "file_meta", None)
+    uid = meta.get("TransferSyntaxUID") if meta is not None else None
+    if uid:
+        return str(uid)
+    implicit, little_endian = ds.original_encoding
+    if implicit in (None, True):
+        return IMPLICIT_LITTLE_ENDIAN
+    return EXPLICIT_LITTLE_ENDIAN if little_endian else EXPLICIT_BIG_ENDIAN
+
+
+def sop_class_uid(ds: Dataset) -> str | None:
+    """Orthanc's "SopClassUid" metadata."""
+    return main_string_value(ds, SOP_CLASS_UID)

@@ -1,0 +1,119 @@
+"""Orthanc's /changes log.
+
+Seq = log position x SEQ_STRIDE + rank of the change within its event, so a rebuild yields the
+same Seq values and a poller's `since` cursor stays valid forever. Seq only becomes visible
+once every lower log position is projected, because the runner follows the log in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from domain.aggregates import ChangesLog
+from projections.lifecycle import (
+    INSTANCE,
+    LEVEL_NAMES,
+    Kind,
+    Lifecycle,
+    Node,
+    Transition,
+    referenced_ids,
+)
+from projections.runner import Positioned
+
+SEQ_STRIDE = 10
+
+ChangeRow = tuple[int, str, int, str, Any]
+
+
+def change_type(transition: Transition) -> str | None:
+    level_name = LEVEL_NAMES[transition.level]
+    if transition.kind is Kind.REMOVED:
+        return "Deleted"
+    if transition.kind is Kind.STABILIZED:
+        return "Stable" + level_name
+    if transition.kind is Kind.CREATED or (
+        transition.kind is Kind.UPDATED and transition.level == INSTANCE
+    ):
+        return "New" + level_name
+    return None
+
+
+def order_for_orthanc(transitions: list[Transition]) -> list[Transition]:
+    """Orthanc logs from the instance upwards: NewInstance, NewSeries, NewStudy, NewPatient."""
+    if transitions and transitions[-1].level == INSTANCE:
+        return transitions[::-1]
+    return transitions
+
+
+class ChangesProjection:
+    name = "changes"
+
+    def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
+        nodes = self._load_nodes(conn, referenced_ids(event for _, event in batch))
+        known_before = set(nodes)
+        lifecycle = Lifecycle(nodes)
+        rows: list[ChangeRow] = []
+        hidden_below = None
+        for position, event in batch:
+            if isinstance(event, ChangesLog.Cleared):
+                hidden_below = position * SEQ_STRIDE
+                continue
+            transitions = order_for_orthanc(lifecycle.apply(position, event))
+            rows.extend(_change_rows(position, transitions))
+        self._write_nodes(conn, nodes, known_before)
+        if rows:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            conn.execute(
+                "INSERT INTO changes (seq, change_type, resource_level, resource_id, changed_at) "
+                "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::smallint[], %s::text[], "
+                "%s::timestamptz[])",
+                columns,
+            )
+        if hidden_below is not None:
+            conn.execute("UPDATE visibility SET hidden_below = %s", (hidden_below,))
+
+    @staticmethod
+    def _load_nodes(conn: psycopg.Connection, ids: set[str]) -> dict[str, Node]:
+        if not ids:
+            return {}
+        cursor = conn.execute(
+            "SELECT id, level, instances_count, last_stored_position FROM live_resources "
+            "WHERE id = ANY(%s)",
+            (list(ids),),
+        )
+        return {row[0]: Node(row[1], row[2], row[3]) for row in cursor.fetchall()}
+
+    @staticmethod
+    def _write_nodes(conn: psycopg.Connection, nodes: dict[str, Node], before: set[str]) -> None:
+        gone = list(before - set(nodes))
+        if gone:
+            conn.execute("DELETE FROM live_resources WHERE id = ANY(%s)", (gone,))
+        if nodes:
+            ids = list(nodes)
+            conn.execute(
+                "INSERT INTO live_resources (id, level, instances_count, last_stored_position) "
+                "SELECT * FROM unnest(%s::text[], %s::smallint[], %s::int[], %s::bigint[]) "
+                "ON CONFLICT (id) DO UPDATE SET instances_count = excluded.instances_count, "
+                "last_stored_position = excluded.last_stored_position",
+                (
+                    ids,
+                    [nodes[i].level for i in ids],
+                    [nodes[i].instances for i in ids],
+                    [nodes[i].last_stored_position for i in ids],
+                ),
+            )
+
+
+def _change_rows(position: int, transitions: list[Transition]) -> list[ChangeRow]:
+    rows = []
+    for transition in transitions:
+        kind = change_type(transition)
+        if kind is None:
+            continue
+        seq = position * SEQ_STRIDE + len(rows)
+        rows.append((seq, kind, transition.level, transition.resource_id, transition.timestamp))
+    return rows

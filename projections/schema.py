@@ -1,0 +1,69 @@
+"""Each projection lives in its own PostgreSQL schema, created and evolved by migrations/<name>/.
+
+A schema holds the projection's tables and its tracking row (the last log position applied), so
+a rebuild can fill a fresh schema and swap it in by renaming.
+"""
+
+from __future__ import annotations
+
+import zlib
+from importlib import resources
+
+import psycopg
+from psycopg.sql import SQL, Identifier, Literal
+
+
+def advisory_key(name: str) -> int:
+    return zlib.crc32(f"chronicle-projection:{name}".encode())
+
+
+def migration_scripts(projection: str) -> list[tuple[int, str]]:
+    folder = resources.files("migrations").joinpath(projection)
+    scripts = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(scripts)
+
+
+def migrate(conn: psycopg.Connection, projection: str, schema: str) -> None:
+    """Creates the schema if needed and applies the projection's migrations it lacks."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(projection),))
+        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        conn.execute(SQL("SET LOCAL search_path TO {}").format(Identifier(schema)))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS tracking (singleton boolean PRIMARY KEY DEFAULT true "
+            "CHECK (singleton), position bigint NOT NULL)"
+        )
+        conn.execute("INSERT INTO tracking (position) VALUES (0) ON CONFLICT DO NOTHING")
+        applied = {row[0] for row in conn.execute("SELECT version FROM schema_version")}
+        for version, script in migration_scripts(projection):
+            if version not in applied:
+                conn.execute(script)
+                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+
+
+def drop_schema(conn: psycopg.Connection, schema: str) -> None:
+    conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
+
+
+def rename_schema(conn: psycopg.Connection, old: str, new: str) -> None:
+    conn.execute(SQL("ALTER SCHEMA {} RENAME TO {}").format(Identifier(old), Identifier(new)))
+
+
+def set_search_path(conn: psycopg.Connection, schema: str) -> None:
+    conn.execute(SQL("SET LOCAL search_path TO {}").format(Literal(schema)))
+
+
+def tracked_position(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT position FROM tracking").fetchone()
+    return int(row[0]) if row else 0
+
+
+def record_position(conn: psycopg.Connection, position: int) -> None:
+    conn.execute("UPDATE tracking SET position = %s", (position,))

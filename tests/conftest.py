@@ -1,0 +1,58 @@
+"""Shared fixtures: one embedded PostgreSQL for the session, a fresh database per server."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from adapters.database import DatabaseAddress, EmbeddedPostgres
+from tests.support.server import ChronicleProcess
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "dicom-corpus"
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseAddress]:
+    external = os.environ.get("CHRONICLE_TEST_DATABASE_URL")
+    if external:
+        yield DatabaseAddress.from_url(external)
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", owner=True)
+    address = server.start()
+    try:
+        yield address
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def database_url(postgres: DatabaseAddress) -> str:
+    """A new, empty database on the session's server."""
+    name = f"chronicle_test_{os.getpid()}_{next(_database_numbers)}"
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://{postgres.user}@/{name}?host={postgres.host}&port={postgres.port}"
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str) -> Iterator[ChronicleProcess]:
+    process = ChronicleProcess(tmp_path / "data", database_url)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip("the shared DICOM corpus is not beside this checkout")
+    return CORPUS
