@@ -5,7 +5,9 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import logging
+import signal
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -51,6 +53,10 @@ class DataDirectoryLock:
         self._handle.close()
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
     from api.app import create_app
 
@@ -69,6 +75,9 @@ def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=10,
         )
         log.info("Chronicle listening on http://%s:%d", settings.http_host, settings.http_port)
+        # uvicorn re-raises SIGTERM once it has shut down; turn it into SystemExit so that the
+        # workers and the embedded database are stopped below instead of the process dying.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.Server(config).run()
     finally:
         node.close()

@@ -82,6 +82,11 @@ def _fold(rows: dict[str, Row | None], nodes: dict[str, Node], transition: Trans
     if transition.kind is Kind.REMOVED:
         rows[resource_id] = None
         return
+    if transition.kind is Kind.SHRUNK:
+        row = rows[resource_id]
+        assert row is not None
+        row["instances_count"] = nodes[resource_id].instances
+        return
     if transition.kind is Kind.STABILIZED:
         row = rows[resource_id]
         assert row is not None

@@ -25,6 +25,7 @@ class Kind(Enum):
     CREATED = "created"
     REMOVED = "removed"
     UPDATED = "updated"  # an instance arrived under an existing resource
+    SHRUNK = "shrunk"  # an instance was deleted under a resource that remains
     STABILIZED = "stabilized"
 
 
@@ -105,11 +106,12 @@ class Lifecycle:
             if node is None:
                 continue
             node.instances -= 1
-            if node.instances <= 0:
+            kind = Kind.SHRUNK if node.instances > 0 else Kind.REMOVED
+            if kind is Kind.REMOVED:
                 del self.nodes[resource_id]
-                transitions.append(
-                    Transition(Kind.REMOVED, level, resource_id, position, event.timestamp, event)
-                )
+            transitions.append(
+                Transition(kind, level, resource_id, position, event.timestamp, event)
+            )
         return transitions
 
     def _stabilized(self, position: int, event: Any) -> list[Transition]:

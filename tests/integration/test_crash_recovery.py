@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import psycopg
@@ -70,7 +71,7 @@ def test_acknowledged_uploads_survive_sigkill(
             listed = client.get("/instances").json()
         assert set(acknowledged) <= set(listed)
         on_disk = _storage_files(tmp_path / "data")
-        name = database_url.split("/")[-1].split("?")[0]
+        name = urlparse(database_url).path.lstrip("/")
         with psycopg.connect(postgres.conninfo(), dbname=name) as conn:
             named = {row[0] for row in conn.execute("SELECT uuid FROM files.files")}
             live = {

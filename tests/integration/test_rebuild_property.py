@@ -106,7 +106,7 @@ def _dump(node: ChronicleNode) -> dict[str, list]:
 _examples = iter(range(10**6))
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations)
 def test_rebuilt_projections_equal_live_ones(postgres: DatabaseAddress, ops: list) -> None:
     with fresh_node(postgres, f"chronicle_property_{next(_examples)}") as node:
