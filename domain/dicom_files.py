@@ -19,7 +19,12 @@ import pydicom
 from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
 
-from domain.dicom_json import Encoding, main_string_value
+from domain.dicom_json import (
+    META_OVERFLOW_ATTRIBUTE,
+    PIXEL_DATA_SKIPPED_ATTRIBUTE,
+    Encoding,
+    main_string_value,
+)
 
 PATIENT_ID = 0x00100020
 STUDY_INSTANCE_UID = 0x0020000D
@@ -97,29 +102,39 @@ class _Syntax:
     implicit: bool
 
 
-class _Truncated(Exception):
+class _Unreadable(Exception):
     pass
 
 
-def check_structure(data: bytes) -> None:
+def check_structure(data: bytes) -> int | None:
     """Walks every element header, without decoding values, as DCMTK's parser would.
 
     Raises InvalidDicomFile where DCMTK stops with an error: an element, item or fragment that
     runs past the end of the file or of its enclosing item, or stray bytes at the end.
+    Returns the offset of the top-level PixelData element, if any (None when deflated).
     """
     try:
         start = 132 if data[128:132] == b"DICM" else 0
         if start == 0 and data[:4] == b"DICM":
-            raise _Truncated("'DICM' without the 128-byte preamble")
+            raise _Unreadable("'DICM' without the 128-byte preamble")
         position, transfer_syntax = _walk_meta(data, start)
         if position >= len(data) and position == start:
-            raise _Truncated("no DICOM element at all")
+            raise _Unreadable("no DICOM element at all")
         if transfer_syntax == DEFLATED_LITTLE_ENDIAN:
-            return
-        syntax = _syntax(data, position, transfer_syntax)
-        _walk_dataset(data, position, len(data), syntax, nested=False)
-    except (_Truncated, struct.error) as error:
+            return None
+        return _walk_top_level(data, position, _syntax(data, position, transfer_syntax))
+    except (_Unreadable, struct.error) as error:
         raise _unparsable(len(data), str(error) or "truncated") from None
+
+
+def pixel_data_offset(data: bytes) -> int | None:
+    """Orthanc's "PixelDataOffset" metadata: where (7fe0,0010) starts in a Part 10 file.
+
+    Orthanc records none for files without pixel data, deflated files and bare datasets.
+    """
+    if data[128:132] != b"DICM":
+        return None
+    return check_structure(data)
 
 
 def _walk_meta(data: bytes, position: int) -> tuple[int, str | None]:
@@ -154,22 +169,35 @@ def _explicit_header(data: bytes, position: int, little_endian: bool) -> tuple[i
 def _checked_end(data: bytes, start: int, length: int, limit: int) -> int:
     end = start + length
     if end > limit or start > len(data):
-        raise _Truncated("a value runs past the end of the file")
+        raise _Unreadable("a value runs past the end of the file")
     return end
 
 
+def _walk_top_level(data: bytes, position: int, syntax: _Syntax) -> int | None:
+    order = "<" if syntax.little_endian else ">"
+    pixel_data = None
+    while position < len(data):
+        if position + 8 > len(data):
+            raise _Unreadable("stray bytes where an element should start")
+        tag = struct.unpack_from(order + "HH", data, position)
+        if tag == (0x7FE0, 0x0010):
+            pixel_data = position
+        position = _walk_element(data, position, len(data), syntax, tag)
+    return pixel_data
+
+
 def _walk_dataset(data: bytes, position: int, end: int, syntax: _Syntax, nested: bool) -> int:
-    """Walks elements up to `end` or, in an undefined-length item, up to its delimiter."""
+    """Walks the elements of an item up to `end` or, if undefined-length, to its delimiter."""
     order = "<" if syntax.little_endian else ">"
     while position < end:
         if position + 8 > end:
-            raise _Truncated("stray bytes where an element should start")
+            raise _Unreadable("stray bytes where an element should start")
         group, element = struct.unpack_from(order + "HH", data, position)
         if nested and (group, element) == _ITEM_END:
             return position + 8
         position = _walk_element(data, position, end, syntax, (group, element))
     if nested:
-        raise _Truncated("an item has no end")
+        raise _Unreadable("an item has no end")
     return position
 
 
@@ -204,7 +232,7 @@ def _walk_items(
         if delimited and (group, element) == _SEQUENCE_END:
             return position + 8
         if (group, element) != _ITEM:
-            raise _Truncated("a sequence holds something that is not an item")
+            raise _Unreadable("a sequence holds something that is not an item")
         start = position + 8
         if length == _UNDEFINED and not fragments:
             position = _walk_dataset(data, start, end, syntax, nested=True)
@@ -213,7 +241,7 @@ def _walk_items(
         if not fragments:
             _walk_dataset(data, start, position, syntax, nested=False)
     if delimited or position != end:
-        raise _Truncated("a sequence has no end")
+        raise _Unreadable("a sequence has no end")
     return position
 
 
@@ -221,7 +249,10 @@ def _walk_items(
 
 
 def parse_header(data: bytes) -> Dataset:
-    """The dataset up to (not including) the pixel data, after checking the whole file."""
+    """The dataset up to (not including) the pixel data, after checking the whole file.
+
+    The JSON views of dicom_json still report PixelData (as null), like Orthanc does.
+    """
     return _parse(data, stop_before_pixels=True)
 
 
@@ -233,13 +264,45 @@ def parse_dataset(data: bytes) -> Dataset:
 def _parse(data: bytes, stop_before_pixels: bool) -> Dataset:
     if not data:
         raise _empty()
-    check_structure(data)
+    pixel_data = check_structure(data)
+    stop_before_pixels = stop_before_pixels and pixel_data is not None
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
     except (InvalidDicomError, EOFError, ValueError, KeyError, struct.error) as error:
         raise _unparsable(len(data), str(error)) from None
+    if stop_before_pixels:
+        setattr(ds, PIXEL_DATA_SKIPPED_ATTRIBUTE, True)
+    _move_meta_overflow(ds, _meta_overflow(data))
     _check_identifiers(ds)
     return ds
+
+
+def _meta_overflow(data: bytes) -> list[int]:
+    """Dataset elements that start inside the meta-header's declared group length.
+
+    DCMTK reads the meta-header by its (0002,0000) length, pydicom by group number: when the
+    length is too large, DCMTK takes the next dataset elements as part of the header.
+    """
+    start = 132 if data[128:132] == b"DICM" else 0
+    if data[start : start + 6] != b"\x02\x00\x00\x00UL":
+        return []
+    declared_end = start + 12 + struct.unpack_from("<I", data, start + 8)[0]
+    position, _ = _walk_meta(data, start)
+    tags = []
+    while position < declared_end and position + 8 <= len(data):
+        group, element = struct.unpack_from("<HH", data, position)
+        header, length = _explicit_header(data, position, little_endian=True)
+        tags.append(group << 16 | element)
+        position += header + length
+    return tags
+
+
+def _move_meta_overflow(ds: Dataset, tags: list[int]) -> None:
+    moved = {tag: ds.get_item(tag) for tag in tags if tag in ds}
+    for tag in moved:
+        del ds[tag]
+    if moved:
+        setattr(ds, META_OVERFLOW_ATTRIBUTE, moved)
 
 
 def _check_identifiers(ds: Dataset) -> None:

@@ -26,6 +26,7 @@ from pydicom import Dataset
 from pydicom._private_dict import private_dictionaries
 from pydicom.datadict import DicomDictionary, get_entry
 from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.sequence import Sequence as DicomSequence
@@ -35,6 +36,10 @@ SPECIFIC_CHARACTER_SET = 0x00080005
 MAX_STRING_LENGTH = 256  # ORTHANC_MAXIMUM_TAG_LENGTH, applied to REST outputs and main tags
 UNKNOWN_TAG_NAME = "Unknown Tag & Data"  # DCMTK's DcmTag_ERROR_TagName
 UNDEFINED_LENGTH = 0xFFFFFFFF
+# Where dicom_files keeps the dataset elements DCMTK reads as part of the meta-header.
+META_OVERFLOW_ATTRIBUTE = "_dcmtk_meta_overflow"
+# Set by dicom_files on a dataset read without its pixel data (parse_header).
+PIXEL_DATA_SKIPPED_ATTRIBUTE = "_pixel_data_skipped"
 
 FullTags = dict[str, Any]
 JsonTags = dict[str, Any]
@@ -394,7 +399,10 @@ def _encoded_value(element: DataElement, ds: Dataset) -> bytes:
     fp = DicomBytesIO()
     fp.is_little_endian = True
     fp.is_implicit_VR = False
-    write_data_element(fp, element, getattr(ds, "_character_set", None) or ["iso8859"])
+    try:
+        write_data_element(fp, element, getattr(ds, "_character_set", None) or ["iso8859"])
+    except (ValueError, TypeError, struct.error):  # e.g. an ambiguous VR such as "US or SS"
+        return b""
     header = 12 if element.VR in _LONG_HEADER_VRS else 8
     return fp.getvalue()[header:]
 
@@ -650,6 +658,8 @@ def _dataset_json(ds: Dataset, options: _Options, top_level: bool) -> FullTags:
         if top_level and element.tag > PIXEL_DATA:
             break
         result[format_tag(element.tag)] = _node(element, options)
+    if top_level and getattr(ds, PIXEL_DATA_SKIPPED_ATTRIBUTE, False):
+        result[format_tag(PIXEL_DATA)] = {"Name": "PixelData", "Type": "Null", "Value": None}
     return result
 
 
@@ -714,20 +724,34 @@ def short_tags(ds: Dataset, **options: Any) -> JsonTags:
     return shorten(full_tags(ds, **options))
 
 
-def header_tags(file_meta: Dataset, tags_format: TagsFormat | str = TagsFormat.FULL) -> JsonTags:
-    """GET /instances/{id}/header: the public meta-header tags, binary ones left out, ASCII only.
+def header_tags(source: Dataset, tags_format: TagsFormat | str = TagsFormat.FULL) -> JsonTags:
+    """GET /instances/{id}/header: public meta-header tags, binary ones left out, ASCII only.
 
-    A file without a meta-header (a bare dataset, which Orthanc accepts) gives {}.
+    `source` is the parsed dataset (preferred: it also knows the elements DCMTK counts in the
+    meta-header when its group length is too long) or its file_meta. A bare dataset with no
+    meta-header, which Orthanc accepts, gives {}.
     """
     options = _Options(Charset(Encoding.ASCII), 0, frozenset(), {})
     full: FullTags = {}
-    for element in _elements(file_meta, {}):
+    for element in _elements(_meta_view(source), {}):
         if element.vr in ("OB", "OW", "UN", "xs") or element.tag >> 16 & 1:
             continue
         if tag_name(element.tag) == UNKNOWN_TAG_NAME:
             continue
         full[format_tag(element.tag)] = _node(element, options)
     return to_format(full, tags_format)
+
+
+def _meta_view(source: Dataset) -> Dataset:
+    if isinstance(source, FileMetaDataset):
+        return source
+    view = Dataset()
+    meta = getattr(source, "file_meta", None) or Dataset()
+    for tag in sorted(meta.keys()):
+        view[tag] = meta.get_item(tag)
+    for tag, raw in getattr(source, META_OVERFLOW_ATTRIBUTE, {}).items():
+        view[tag] = raw
+    return view
 
 
 # --- /module and /shared-tags --------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""The `chronicle` command as operators use it: import, rebuild, serve --config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.support.dicom_factory import make_series
+from tests.support.server import ChronicleProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def chronicle(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_import_reports_stored_duplicates_and_rejections(
+    tmp_path: Path, database_url: str, corpus: Path
+) -> None:
+    folder = tmp_path / "incoming"
+    (folder / "nested").mkdir(parents=True)
+    shutil.copy(corpus / "SignedCT.dcm", folder / "a.dcm")
+    shutil.copy(corpus / "SignedCT.dcm", folder / "nested" / "same-again.dcm")
+    shutil.copy(corpus / "MarekLatin2.dcm", folder / "nested" / "b.dcm")
+    (folder / "notes.txt").write_text("not a DICOM file")
+    data_dir = tmp_path / "data"
+
+    result = chronicle(
+        "import", str(folder), "--data-dir", str(data_dir), "--database-url", database_url
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert "stored 2, already stored 1, rejected 1" in result.stderr
+    assert "notes.txt" in result.stderr and "Not a readable DICOM file" in result.stderr
+    server = ChronicleProcess(data_dir, database_url)
+    server.start()
+    try:
+        with server.client() as client:
+            assert len(client.get("/instances").json()) == 2
+            changes = client.get("/changes").json()["Changes"]
+            assert [c["ChangeType"] for c in changes].count("NewInstance") == 2
+            origins = {
+                client.get(f"/instances/{i}/metadata/Origin").text
+                for i in client.get("/instances").json()
+            }
+            assert origins == {"Unknown"}
+    finally:
+        server.stop()
+
+
+def test_rebuild_while_serving_keeps_changes_and_browse_identical(
+    tmp_path: Path, database_url: str
+) -> None:
+    server = ChronicleProcess(tmp_path / "data", database_url)
+    server.start()
+    try:
+        with server.client() as client:
+            files = make_series(6, patient_id="REBUILD")
+            ids = [client.post("/instances", content=data).json()["ID"] for data in files]
+            client.delete(f"/instances/{ids[0]}")
+            client.delete("/changes")
+            client.post("/instances", content=files[0])
+            before = _snapshot(client)
+
+            result = chronicle(
+                "rebuild", "--data-dir", str(tmp_path / "data"), "--database-url", database_url
+            )
+            assert result.returncode == 0, result.stderr
+            assert "hierarchy: replayed" in result.stderr
+            assert "changes: replayed" in result.stderr
+
+            after = _snapshot(client)
+            assert after == before
+            new = client.post("/instances", content=make_series(1, patient_id="AFTER")[0])
+            assert new.status_code == 200
+            latest = client.get("/changes", params={"since": before["changes"]["Last"]}).json()
+            assert [c["ChangeType"] for c in latest["Changes"]][:1] == ["NewInstance"]
+    finally:
+        server.stop()
+
+
+def _snapshot(client: httpx.Client) -> dict:
+    return {
+        "changes": client.get("/changes", params={"limit": 1000}).json(),
+        "patients": client.get("/patients", params={"expand": ""}).json(),
+        "instances": client.get("/instances", params={"expand": ""}).json(),
+        "statistics": client.get("/statistics").json(),
+    }
+
+
+def test_rebuild_rejects_unknown_projection(tmp_path: Path, database_url: str) -> None:
+    result = chronicle(
+        "rebuild", "nope", "--data-dir", str(tmp_path), "--database-url", database_url
+    )
+    assert result.returncode == 2
+    assert "unknown projection(s): nope" in result.stderr
+
+
+def test_serve_reads_an_orthanc_configuration_file(tmp_path: Path, database_url: str) -> None:
+    port = free_port()
+    config = tmp_path / "orthanc.json"
+    config.write_text(
+        "{\n  // Orthanc's own comments are allowed\n"
+        f'  "Name" : "FromOrthancJson", "HttpPort" : {port}, "DicomAet" : "MYAET",\n'
+        f'  "StorageDirectory" : "{tmp_path / "orthanc-storage"}",\n'
+        '  /* a block comment */ "StableAge" : 5, "LuaScripts" : []\n}\n'
+    )
+    server = ChronicleProcess(tmp_path / "unused", database_url, "--config", str(config))
+    server.port = port
+    server.start()
+    try:
+        system = httpx.get(f"http://127.0.0.1:{port}/system").json()
+        assert system["Name"] == "FromOrthancJson"
+        assert system["DicomAet"] == "MYAET"
+        assert system["HttpPort"] == port
+        assert "Orthanc options not implemented yet: LuaScripts" in server.log()
+    finally:
+        server.stop()
+
+
+def test_serve_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:
+    result = chronicle("serve", "--data-dir", str(tmp_path), "--http-host", "0.0.0.0")
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in result.stderr
+
+
+def test_toml_configuration_and_environment(tmp_path: Path) -> None:
+    from adapters.config import load_settings
+
+    config = tmp_path / "chronicle.toml"
+    config.write_text('http_port = 9000\nstable_age = 2.5\ndicom_aet = "TOML"\n')
+    settings = load_settings(config, environ={"CHRONICLE_HTTP_PORT": "9100"})
+    assert (settings.http_port, settings.stable_age, settings.dicom_aet) == (9100, 2.5, "TOML")
+    assert json.dumps(str(settings.data_dir)) == '"chronicle-data"'
