@@ -9,7 +9,7 @@ import attrs
 
 from adapters.storage import StorageArea
 from domain.archive import Archive, StoreStatus
-from domain.dicom_files import parse_header
+from domain.dicom_files import parse_header, pixel_data_offset
 from domain.instance_record import describe_instance
 from domain.origin import Origin
 
@@ -42,7 +42,9 @@ class Ingestor:
         dataset = parse_header(data)
         stored = self.storage.write(data)
         try:
-            record = describe_instance(dataset, attrs.asdict(stored), self.default_encoding)
+            record = describe_instance(
+                dataset, attrs.asdict(stored), self.default_encoding, pixel_data_offset(data)
+            )
             outcome = self.archive.store(record, origin, self.overwrite)
         except BaseException:
             self.storage.remove(stored.uuid)

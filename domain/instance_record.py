@@ -36,10 +36,15 @@ class InstanceRecord:
 
 
 def describe_instance(
-    ds: Dataset, attachment: dict[str, Any], default_encoding: str = "Latin1"
+    ds: Dataset,
+    attachment: dict[str, Any],
+    default_encoding: str = "Latin1",
+    pixel_data_offset: int | None = None,
 ) -> InstanceRecord:
     patient_id, study_id, series_id, instance_id = orthanc_ids(identifiers(ds, default_encoding))
     index_text = index_in_series_metadata(ds, default_encoding)
+    main_tags = extract_main_tags(ds, default_encoding)
+    in_main_tags = {keyword for level in main_tags.values() for keyword in level}
     return InstanceRecord(
         instance_id=instance_id,
         series_id=series_id,
@@ -51,7 +56,8 @@ def describe_instance(
             "sop_class_uid": sop_class_uid(ds),
             "index_in_series": parse_index_in_series(index_text),
             "index_in_series_text": index_text,
+            "pixel_data_offset": pixel_data_offset,
         },
-        tags=extract_main_tags(ds, default_encoding),
-        indexed=indexed_tags(ds),
+        tags=main_tags,
+        indexed={k: v for k, v in indexed_tags(ds).items() if k not in in_main_tags},
     )

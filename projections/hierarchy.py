@@ -47,6 +47,7 @@ COLUMNS = (
     "transfer_syntax",
     "sop_class_uid",
     "index_in_series",
+    "pixel_data_offset",
     "received_at",
     "origin",
 )
@@ -129,6 +130,7 @@ def _new_row(transition: Transition) -> Row:
             transfer_syntax=event.dicom.get("transfer_syntax"),
             sop_class_uid=event.dicom.get("sop_class_uid"),
             index_in_series=event.dicom.get("index_in_series"),
+            pixel_data_offset=event.dicom.get("pixel_data_offset"),
             received_at=transition.timestamp,
             origin=event.origin,
         )

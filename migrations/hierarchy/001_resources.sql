@@ -19,6 +19,7 @@ CREATE TABLE resources (
     transfer_syntax text,
     sop_class_uid text,
     index_in_series integer,
+    pixel_data_offset bigint,
     received_at timestamptz,
     origin jsonb
 );
