@@ -25,14 +25,18 @@ class ChunkedApplicationRecorder(PostgresApplicationRecorder):
     to commit order is kept.
     """
 
+    _prelude_sql: str | None = None
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
         ids: list[int] = []
+        if self._prelude_sql is None:
+            self._prelude_sql = self._prelude().as_string(None)
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            curs.execute(self._prelude())
+            curs.execute(self._prelude_sql)
             for start in range(0, len(stored_events), INSERT_CHUNK):
                 chunk = stored_events[start : start + INSERT_CHUNK]
                 self._insert_chunk(curs, chunk)

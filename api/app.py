@@ -20,7 +20,7 @@ from api.routes.instance_content import content_handlers
 from api.routes.resources import resource_handlers
 from api.routes.system import chronicle_version, system_handlers
 from api.routes.upload import upload_handlers
-from api.security_headers import add_security_headers
+from api.security_headers import security_headers_middleware
 
 
 def _projection_lag(request, exc: ProjectionLagError):  # type: ignore[no-untyped-def]
@@ -49,6 +49,6 @@ def create_app(node: ChronicleNode) -> Litestar:
             version=chronicle_version(),
             path="/schema",
         ),
-        after_request=add_security_headers,
+        middleware=[security_headers_middleware],
         debug=False,
     )

@@ -51,16 +51,24 @@ def apply_batch(
     `target` is the schema written to: the projection's own, or a fresh one being rebuilt.
     """
     with conn.transaction():
-        key = schema.advisory_key(lock_name or projection.name)
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-        schema.set_search_path(conn, target)
-        position = schema.tracked_position(conn)
-        unseen = [item for item in batch if item[0] > position]
-        if unseen:
-            projection.apply(conn, unseen)
-            position = unseen[-1][0]
-            schema.record_position(conn, position)
-        return position
+        return _apply_in_transaction(conn, projection, target, batch, lock_name)
+
+
+def _apply_in_transaction(
+    conn: psycopg.Connection,
+    projection: Projection,
+    target: str,
+    batch: Sequence[Positioned],
+    lock_name: str | None = None,
+) -> int:
+    conn.execute(schema.enter_statement(lock_name or projection.name, target))
+    position = schema.tracked_position(conn)
+    unseen = [item for item in batch if item[0] > position]
+    if unseen:
+        projection.apply(conn, unseen)
+        position = unseen[-1][0]
+        schema.record_position(conn, position)
+    return position
 
 
 class ProjectionRunner:
@@ -96,10 +104,14 @@ class ProjectionRunner:
         batch = read_batch(self.app, start)
         if not batch:
             return False
-        with self.db.connection() as conn:
+        positions = {}
+        with self.db.connection() as conn, conn.transaction():
             for projection in self.projections:
-                position = apply_batch(conn, projection, projection.name, batch)
-                self._advance(projection.name, max(position, batch[-1][0]))
+                positions[projection.name] = _apply_in_transaction(
+                    conn, projection, projection.name, batch
+                )
+        for name, position in positions.items():
+            self._advance(name, max(position, batch[-1][0]))
         for callback in self.on_batch:
             callback()
         return len(batch) == BATCH_SIZE

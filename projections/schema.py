@@ -6,6 +6,7 @@ a rebuild can fill a fresh schema and swap it in by renaming.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from importlib import resources
 
@@ -58,6 +59,23 @@ def rename_schema(conn: psycopg.Connection, old: str, new: str) -> None:
 
 def set_search_path(conn: psycopg.Connection, schema: str) -> None:
     conn.execute(SQL("SET LOCAL search_path TO {}").format(Literal(schema)))
+
+
+@functools.cache
+def enter_statement(lock_name: str, schema: str) -> bytes:
+    """One round trip to start applying a batch: take the projection's lock, point at its schema.
+
+    Read models are rebuilt from the log and their position commits with their writes, so a
+    crash can only lose projection work that is then redone: no need to wait for the WAL flush.
+    """
+    return (
+        SQL(
+            "SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({key}); "
+            "SET LOCAL search_path TO {schema}"
+        )
+        .format(key=Literal(advisory_key(lock_name)), schema=Literal(schema))
+        .as_bytes(None)
+    )
 
 
 def tracked_position(conn: psycopg.Connection) -> int:
