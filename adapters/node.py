@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from adapters.config import Settings
 from adapters.database import Database, DatabaseAddress, EmbeddedPostgres
 from adapters.event_store import event_store_env
+from adapters.group_commit import GroupCommitter
 from adapters.ingest import Ingestor
 from adapters.reaper import FileReaper, referenced_files
 from adapters.stability import StabilityWatcher
@@ -36,6 +37,7 @@ class ChronicleNode:
         self.address = self._database_address()
         self.db = Database(self.address, pool_size=settings.db_pool_size)
         self.archive = Archive(env=event_store_env(self.address, settings.db_pool_size))
+        self.archive.append_new = GroupCommitter(self.archive.save).append
         self.storage = StorageArea(settings.storage_dir)
         self.runner = ProjectionRunner(
             self.archive,

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 QUIET_RESOURCES = """
     SELECT id, level, last_stored_position FROM hierarchy.resources
     WHERE level < 3 AND NOT is_stable AND last_update < now() - make_interval(secs => %s)
-    ORDER BY level DESC, last_update
+    ORDER BY last_stored_position, level DESC
     LIMIT 1000
 """
 

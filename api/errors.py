@@ -17,7 +17,7 @@ class OrthancCode(Enum):
     NOT_IMPLEMENTED = (2, "Not implemented yet", 501)
     PARAMETER_OUT_OF_RANGE = (3, "Parameter out of range", 400)
     BAD_PARAMETER_TYPE = (5, "Bad type for a parameter", 400)
-    INEXISTENT_ITEM = (7, "Accessing an inexistent item", 400)
+    INEXISTENT_ITEM = (7, "Accessing an inexistent item", 404)
     BAD_REQUEST = (8, "Bad request", 400)
     DATABASE = (11, "Error in the database engine", 500)
     URI_SYNTAX = (12, "Badly formatted URI", 400)
@@ -26,7 +26,7 @@ class OrthancCode(Enum):
     TIMEOUT = (16, "Timeout", 500)
     UNKNOWN_RESOURCE = (17, "Unknown resource", 404)
     INEXISTENT_TAG = (21, "Inexistent tag", 404)
-    UNKNOWN_DICOM_TAG = (27, "Unknown DICOM tag", 400)
+    UNKNOWN_DICOM_TAG = (27, "Unknown DICOM tag", 500)
     BAD_JSON = (28, "Cannot parse a JSON document", 400)
     EMPTY_REQUEST = (33, "The request is empty", 400)
 
@@ -44,17 +44,31 @@ class OrthancCode(Enum):
 
 
 class OrthancError(Exception):
+    """An error answered with Orthanc's JSON body, or with no body at all when `empty_body`
+    (Orthanc answers some 404s with nothing: a /content path or a metadata that is absent)."""
+
     def __init__(
-        self, code: OrthancCode, details: str | None = None, http_status: int | None = None
+        self,
+        code: OrthancCode,
+        details: str | None = None,
+        http_status: int | None = None,
+        *,
+        empty_body: bool = False,
     ) -> None:
         super().__init__(details or code.message)
         self.code = code
         self.details = details
         self.http_status = http_status or code.http_status
+        self.empty_body = empty_body
 
 
 def unknown_resource(details: str | None = None) -> OrthancError:
     return OrthancError(OrthancCode.UNKNOWN_RESOURCE, details)
+
+
+def not_found_without_body(reason: str) -> OrthancError:
+    """Orthanc's bare 404 (no body) for an item that does not exist in an existing resource."""
+    return OrthancError(OrthancCode.INEXISTENT_ITEM, reason, http_status=404, empty_body=True)
 
 
 def error_body(request: Request, error: OrthancError) -> dict:
@@ -68,28 +82,47 @@ def error_body(request: Request, error: OrthancError) -> dict:
         Method=request.method,
         OrthancError=error.code.message,
         OrthancStatus=error.code.number,
-        Uri=request.url.path,
+        Uri=request.url.path.rstrip("/") or "/",
     )
     return body
 
 
 def handle_orthanc_error(request: Request, error: OrthancError) -> Response:
+    if error.empty_body:
+        return Response(b"", status_code=error.http_status, media_type="text/plain")
     return Response(error_body(request, error), status_code=error.http_status)
 
 
 def handle_http_exception(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, NotFoundException):
-        code = OrthancCode.UNKNOWN_RESOURCE
-    elif isinstance(exc, ValidationException):
+        # an unknown route: Orthanc says "Unknown resource" and nothing more
+        return handle_orthanc_error(request, unknown_resource())
+    if isinstance(exc, ValidationException):
         code = OrthancCode.BAD_REQUEST
     elif exc.status_code == 405:
-        return Response(b"", status_code=405, headers=exc.headers or {})
+        headers = _orthanc_allow(exc.headers or {})
+        return Response(b"", status_code=405, headers=headers, media_type="text/plain")
     elif exc.status_code == 413:
         code = OrthancCode.BAD_REQUEST
     else:
         code = OrthancCode.BAD_REQUEST if exc.status_code < 500 else OrthancCode.INTERNAL_ERROR
     error = OrthancError(code, str(exc.detail), http_status=exc.status_code)
     return handle_orthanc_error(request, error)
+
+
+_METHOD_ORDER = ("GET", "POST", "DELETE", "PUT")
+
+
+def _orthanc_allow(headers: dict[str, str]) -> dict[str, str]:
+    """Orthanc's Allow header: its own methods (no OPTIONS, HEAD), in its order, comma only."""
+    allowed = {
+        method.strip().upper()
+        for name, value in headers.items()
+        if name.lower() == "allow"
+        for method in value.split(",")
+    }
+    kept = [method for method in _METHOD_ORDER if method in allowed]
+    return {"Allow": ",".join(kept)} if kept else {}
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:

@@ -9,19 +9,40 @@ from api.read_models import INSTANCE, SERIES, Row
 from api.resource_views import orthanc_time
 from domain.origin import Origin
 
-# Orthanc's MetadataType numbers, usable in place of the names in /metadata/{name}.
-METADATA_NUMBERS = {
-    "1": "IndexInSeries",
-    "2": "ReceptionDate",
-    "3": "RemoteAET",
-    "7": "LastUpdate",
-    "8": "Origin",
-    "9": "TransferSyntax",
-    "10": "SopClassUid",
-    "11": "RemoteIP",
-    "12": "CalledAET",
-    "13": "HttpUsername",
+# Orthanc's MetadataType enumeration (1.11): numbers usable in place of names in /metadata/{name}.
+METADATA_TYPES = {
+    1: "IndexInSeries",
+    2: "ReceptionDate",
+    3: "RemoteAET",
+    4: "ExpectedNumberOfInstances",
+    5: "ModifiedFrom",
+    6: "AnonymizedFrom",
+    7: "LastUpdate",
+    8: "Origin",
+    9: "TransferSyntax",
+    10: "SopClassUid",
+    11: "RemoteIP",
+    12: "CalledAET",
+    13: "HttpUsername",
+    14: "PixelDataOffset",
+    15: "MainDicomTagsSignature",
+    16: "MainDicomSequences",
 }
+METADATA_NUMBERS = {str(number): name for number, name in METADATA_TYPES.items()}
+_KNOWN_NAMES = frozenset(METADATA_TYPES.values())
+
+
+def metadata_name(text: str) -> str | None:
+    """The metadata a /metadata/{name} path names (a name or a number), None if unknown.
+
+    Orthanc answers an unknown name with "Accessing an inexistent item", and a known
+    metadata that the resource does not have with a bare 404.
+    """
+    if text in METADATA_NUMBERS:
+        return METADATA_NUMBERS[text]
+    if text.lstrip("-").isdigit():
+        return text  # a user-defined metadata number: known, but never set by Chronicle
+    return text if text in _KNOWN_NAMES else None
 
 
 def resource_metadata(conn: psycopg.Connection, row: Row) -> dict[str, str]:
@@ -40,8 +61,8 @@ def resource_metadata(conn: psycopg.Connection, row: Row) -> dict[str, str]:
 def instance_metadata(row: Row) -> dict[str, str]:
     origin = Origin.from_dict(row["origin"] or {})
     values: dict[str, str] = {}
-    if row["index_in_series"] is not None:
-        values["IndexInSeries"] = str(row["index_in_series"])
+    if row["index_in_series_text"] is not None:
+        values["IndexInSeries"] = row["index_in_series_text"]
     values["ReceptionDate"] = orthanc_time(row["received_at"])
     values["RemoteAET"] = origin.remote_aet
     values["Origin"] = origin.orthanc_origin
@@ -51,4 +72,6 @@ def instance_metadata(row: Row) -> dict[str, str]:
     if origin.called_aet:
         values["CalledAET"] = origin.called_aet
     values["HttpUsername"] = origin.user
+    if row["pixel_data_offset"] is not None:
+        values["PixelDataOffset"] = str(row["pixel_data_offset"])
     return values

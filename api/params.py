@@ -9,8 +9,13 @@ _FALSE = {"false", "0", "no", "off"}
 
 
 def flag(value: str | None) -> bool:
-    """Orthanc treats a bare `?expand` as true, and `?expand=false` as false."""
+    """A Boolean argument: a bare `?short` is true, and `?short=false` is false."""
     return value is not None and value.strip().lower() not in _FALSE
+
+
+def present(value: str | None) -> bool:
+    """Orthanc 1.10 only checks that `expand` is there: `?expand=false` expands too."""
+    return value is not None
 
 
 def integer(value: str) -> int:
@@ -57,6 +62,9 @@ def non_negative_int(name: str, value: str | None, default: int | None = None) -
 
 
 def tag_format(short: str | None, full: str | None, simplify: str | None = None) -> TagFormat:
+    """Orthanc's GetDicomFormat: `simplify` wins over `short`, which wins over `full`."""
+    if flag(simplify):
+        return TagFormat.HUMAN
     if flag(short):
         return TagFormat.SHORT
     if flag(full):

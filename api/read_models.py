@@ -50,6 +50,12 @@ def list_resources(
 def descendants(
     conn: psycopg.Connection, level: int, resource_id: str, child_level: int
 ) -> list[Row]:
+    """The resources of `child_level` under a resource, in the order Orthanc lists them.
+
+    Orthanc walks down one level at a time and prepends each parent's children (creation
+    order) to the list of the next level, so the children of the last parent come first:
+    a patient's series are those of its newest study first.
+    """
     if child_level == level + 1:
         return _rows(
             conn,
@@ -57,12 +63,23 @@ def descendants(
             (resource_id,),
         )
     column = ANCESTOR_COLUMN[level]
-    return _rows(
+    rows = _rows(
         conn,
-        f"SELECT * FROM hierarchy.resources WHERE {column} = %s AND level = %s "
+        f"SELECT * FROM hierarchy.resources WHERE {column} = %s AND level > %s AND level <= %s "
         "ORDER BY created_position",
-        (resource_id, child_level),
+        (resource_id, level, child_level),
     )
+    children: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        children[row["parent_id"]].append(row)
+    current = [resource_id]
+    found: list[Row] = []
+    for _ in range(level, child_level):
+        found = []
+        for parent_id in current:
+            found = children.get(parent_id, []) + found
+        current = [row["id"] for row in found]
+    return found
 
 
 def instance_rows(conn: psycopg.Connection, level: int, resource_id: str) -> list[Row]:
@@ -70,6 +87,34 @@ def instance_rows(conn: psycopg.Connection, level: int, resource_id: str) -> lis
         row = get_resource(conn, INSTANCE, resource_id)
         return [row] if row else []
     return descendants(conn, level, resource_id, INSTANCE)
+
+
+def first_instance(conn: psycopg.Connection, row: Row) -> Row | None:
+    """The first instance stored of a patient, study or series."""
+    rows = _rows(
+        conn,
+        f"SELECT * FROM hierarchy.resources WHERE {ANCESTOR_COLUMN[row['level']]} = %s "
+        "AND level = 3 ORDER BY created_position LIMIT 1",
+        (row["id"],),
+    )
+    return rows[0] if rows else None
+
+
+def computed_counts(conn: psycopg.Connection, level: int, ids: list[str]) -> dict[str, Row]:
+    """What Orthanc's computed tags need: counts of descendants, modalities and SOP classes."""
+    column = ANCESTOR_COLUMN[level]
+    rows = _rows(
+        conn,
+        f"SELECT {column} AS id, "
+        "count(*) FILTER (WHERE level = 1) AS studies, "
+        "count(*) FILTER (WHERE level = 2) AS series, "
+        "count(*) FILTER (WHERE level = 3) AS instances, "
+        "array_agg(DISTINCT main_tags->>'Modality') FILTER (WHERE level = 2) AS modalities, "
+        "array_agg(DISTINCT sop_class_uid) FILTER (WHERE level = 3) AS sop_classes "
+        f"FROM hierarchy.resources WHERE {column} = ANY(%s) AND level > %s GROUP BY {column}",
+        (ids, level),
+    )
+    return {row["id"]: row for row in rows}
 
 
 def child_ids(conn: psycopg.Connection, parent_ids: list[str]) -> dict[str, list[str]]:

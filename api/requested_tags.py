@@ -1,7 +1,8 @@
 """Orthanc 1.11's `requestedTags`: extra tags reported in a resource's `RequestedTags` field.
 
-Main DICOM tags of the resource and its ancestors come from the hierarchy; any other tag is read
-from one instance file of the resource, as Orthanc does.
+Main DICOM tags of the resource and its ancestors come from the hierarchy; the computed tags
+(ModalitiesInStudy, NumberOfStudyRelatedInstances, ...) are counted in the hierarchy; any other
+tag is read from one instance file of the resource, as Orthanc does.
 """
 
 from __future__ import annotations
@@ -10,34 +11,68 @@ from typing import Any
 
 import psycopg
 from litestar import Request
-from pydicom.datadict import dictionary_keyword, keyword_dict
+from pydicom.datadict import keyword_dict
 
 from api import read_models
+from api.dicom_dictionary import private_dictionary
 from api.dicom_files import read_dataset
 from api.errors import OrthancCode, OrthancError
-from api.read_models import INSTANCE, Row
-from api.resource_views import TagFormat, format_tags
-from domain.dicom_json import simplified_tags
+from api.read_models import INSTANCE, PATIENT, SERIES, STUDY, Row
+from api.resource_views import TagFormat
+from domain.dicom_json import (
+    UnknownDicomTag,
+    format_tag,
+    full_tags,
+    parse_tag,
+    shorten,
+    simplify,
+    tag_name,
+)
+
+MODALITIES_IN_STUDY = 0x00080061
+SOP_CLASSES_IN_STUDY = 0x00080062
+NUMBER_OF_PATIENT_RELATED_STUDIES = 0x00201200
+NUMBER_OF_PATIENT_RELATED_SERIES = 0x00201202
+NUMBER_OF_PATIENT_RELATED_INSTANCES = 0x00201204
+NUMBER_OF_STUDY_RELATED_SERIES = 0x00201206
+NUMBER_OF_STUDY_RELATED_INSTANCES = 0x00201208
+NUMBER_OF_SERIES_RELATED_INSTANCES = 0x00201209
+
+# The tags Orthanc computes from the database instead of reading them, per level.
+COMPUTED_TAGS = {
+    PATIENT: {
+        NUMBER_OF_PATIENT_RELATED_STUDIES: "studies",
+        NUMBER_OF_PATIENT_RELATED_SERIES: "series",
+        NUMBER_OF_PATIENT_RELATED_INSTANCES: "instances",
+    },
+    STUDY: {
+        MODALITIES_IN_STUDY: "modalities",
+        SOP_CLASSES_IN_STUDY: "sop_classes",
+        NUMBER_OF_STUDY_RELATED_SERIES: "series",
+        NUMBER_OF_STUDY_RELATED_INSTANCES: "instances",
+    },
+    SERIES: {NUMBER_OF_SERIES_RELATED_INSTANCES: "instances"},
+    INSTANCE: {},
+}
+
+Node = dict[str, Any]
 
 
-def parse_requested_tags(text: str | None) -> list[str] | None:
+def parse_requested_tags(text: str | None) -> list[int] | None:
+    """`requestedTags=PatientName;0008,0020`: names or numbers separated by semicolons."""
     if not text:
         return None
-    return [_keyword(item.strip()) for item in text.split(";") if item.strip()]
-
-
-def _keyword(item: str) -> str:
-    if item in keyword_dict:
-        return item
-    try:
-        group, element = item.split(",")
-        number = (int(group, 16) << 16) | int(element, 16)
-    except ValueError:
-        raise OrthancError(OrthancCode.UNKNOWN_DICOM_TAG, f"Unknown DICOM tag: {item}") from None
-    try:
-        return dictionary_keyword(number) or item.lower()
-    except KeyError:
-        return item.lower()
+    tags: list[int] = []
+    for item in (part.strip() for part in text.split(";")):
+        if not item:
+            continue
+        try:
+            tag = parse_tag(item)
+        except UnknownDicomTag:
+            raise OrthancError(OrthancCode.UNKNOWN_DICOM_TAG) from None
+        if tag not in tags:
+            tags.append(tag)
+    return tags
 
 
 def add_requested_tags(
@@ -45,33 +80,79 @@ def add_requested_tags(
     conn: psycopg.Connection,
     rows: list[Row],
     bodies: list[dict[str, Any]],
-    requested: list[str],
+    requested: list[int],
     tag_format: TagFormat,
 ) -> None:
     ancestors = read_models.get_resources(
         conn,
         [row[column] for row in rows for column in ("patient_id", "study_id") if row[column]],
     )
+    computed = _computed(conn, rows, requested)
     for row, body in zip(rows, bodies, strict=True):
-        known: dict[str, str] = {}
-        for column in ("patient_id", "study_id"):
-            ancestor = ancestors.get(row[column] or "")
-            if ancestor is not None:
-                known.update(ancestor["main_tags"])
-        known.update(row["main_tags"])
-        values = {tag: known[tag] for tag in requested if tag in known}
-        missing = [tag for tag in requested if tag not in known]
+        nodes: dict[int, Node] = {}
+        for tag, value in computed.get(row["id"], {}).items():
+            nodes[tag] = _string_node(tag, value)
+        for tag, value in _main_tags(row, ancestors).items():
+            if tag in requested and tag not in nodes:
+                nodes[tag] = _string_node(tag, value)
+        missing = [tag for tag in requested if tag not in nodes]
         if missing:
-            values.update(_from_file(request, conn, row, missing))
-        body["RequestedTags"] = format_tags(values, tag_format)
+            nodes.update(_from_file(request, conn, row, missing))
+        body["RequestedTags"] = _formatted(nodes, tag_format)
+
+
+def _main_tags(row: Row, ancestors: dict[str, Row]) -> dict[int, str]:
+    values: dict[str, str] = {}
+    for column in ("patient_id", "study_id"):
+        ancestor = ancestors.get(row[column] or "")
+        if ancestor is not None and ancestor["id"] != row["id"]:
+            values.update(ancestor["main_tags"] or {})
+    values.update(row["main_tags"] or {})
+    return {keyword_dict[k]: v for k, v in values.items() if k in keyword_dict}
+
+
+def _computed(
+    conn: psycopg.Connection, rows: list[Row], requested: list[int]
+) -> dict[str, dict[int, str]]:
+    result: dict[str, dict[int, str]] = {}
+    for level in (PATIENT, STUDY, SERIES):
+        wanted = {tag: key for tag, key in COMPUTED_TAGS[level].items() if tag in requested}
+        ids = [row["id"] for row in rows if row["level"] == level]
+        if not wanted or not ids:
+            continue
+        for resource_id, facts in read_models.computed_counts(conn, level, ids).items():
+            result[resource_id] = {tag: _computed_text(facts[key]) for tag, key in wanted.items()}
+    return result
+
+
+def _computed_text(value: Any) -> str:
+    if isinstance(value, list):
+        return "\\".join(sorted(v for v in value if v))
+    return str(value)
 
 
 def _from_file(
-    request: Request, conn: psycopg.Connection, row: Row, missing: list[str]
-) -> dict[str, Any]:
-    instances = read_models.instance_rows(conn, row["level"], row["id"])
-    if not instances:
+    request: Request, conn: psycopg.Connection, row: Row, missing: list[int]
+) -> dict[int, Node]:
+    instance = row if row["level"] == INSTANCE else read_models.first_instance(conn, row)
+    if instance is None:
         return {}
-    instance = instances[0] if row["level"] != INSTANCE else row
-    tags = simplified_tags(read_dataset(request, instance))
-    return {tag: tags[tag] for tag in missing if tag in tags}
+    tags = full_tags(
+        read_dataset(request, instance),
+        default_encoding=request.app.state.node.settings.default_encoding,
+        private_dictionary=private_dictionary(),
+    )
+    return {tag: tags[format_tag(tag)] for tag in missing if format_tag(tag) in tags}
+
+
+def _string_node(tag: int, value: str) -> Node:
+    return {"Name": tag_name(tag), "Type": "String", "Value": value}
+
+
+def _formatted(nodes: dict[int, Node], tag_format: TagFormat) -> dict[str, Any]:
+    full = {format_tag(tag): node for tag, node in sorted(nodes.items())}
+    if tag_format is TagFormat.FULL:
+        return full
+    if tag_format is TagFormat.SHORT:
+        return shorten(full)
+    return dict(sorted(simplify(full).items()))

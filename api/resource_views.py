@@ -49,15 +49,12 @@ def expand_resources(
     """Orthanc's expanded form for each row, with a constant number of queries."""
     parents = [row["id"] for row in rows if row["level"] < INSTANCE]
     children = read_models.child_ids(conn, parents)
-    patient_ids = [row["parent_id"] for row in rows if row["level"] == STUDY]
-    patients = read_models.get_resources(conn, patient_ids)
-    return [_expand(row, children, patients, tag_format) for row in rows]
+    return [_expand(row, children, tag_format) for row in rows]
 
 
 def _expand(
     row: Row,
     children: dict[str, list[str]],
-    patients: dict[str, Row],
     tag_format: TagFormat,
 ) -> dict[str, Any]:
     level = row["level"]
@@ -74,9 +71,8 @@ def _expand(
     if level > PATIENT:
         body[PARENT_KEYS[level]] = row["parent_id"]
     if level == STUDY:
-        patient = patients.get(row["parent_id"])
-        patient_tags = patient["main_tags"] if patient else {}
-        body["PatientMainDicomTags"] = format_tags(patient_tags, tag_format)
+        # As Orthanc: the patient tags of the study's own first instance.
+        body["PatientMainDicomTags"] = format_tags(row["patient_main_tags"] or {}, tag_format)
     if level == SERIES:
         body["ExpectedNumberOfInstances"] = None
         body["Status"] = "Unknown"

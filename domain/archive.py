@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +38,19 @@ class Archive(Application):
     name = "chronicle"
     log_section_size = 1000
 
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.append_new: Callable[[Instance], int] = self._append_one
+
+    def _append_one(self, instance: Instance) -> int:
+        position = self._append(instance).position
+        assert position is not None
+        return position
+
     def store(self, record: InstanceRecord, origin: Origin, overwrite: bool) -> StoreOutcome:
         fields = record.event_fields(origin)
         try:
-            return self._append(Instance(**fields))
+            return StoreOutcome(StoreStatus.SUCCESS, self.append_new(Instance(**fields)))
         except IntegrityError:
             pass
         instance: Instance = self.repository.get(instance_aggregate_id(record.instance_id))

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 from api import read_models
 from api.context import node_of, read_connection, rest_origin
 from api.errors import unknown_resource
-from api.params import flag, list_window, tag_format
+from api.params import list_window, present, tag_format
 from api.read_models import INSTANCE, PATIENT, Row
 from api.requested_tags import add_requested_tags, parse_requested_tags
 from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, TagFormat, expand_resources
@@ -38,7 +38,7 @@ def _render(
     rows: list[Row],
     expand: bool,
     fmt: TagFormat,
-    requested: list[str] | None = None,
+    requested: list[int] | None = None,
 ) -> list[Any]:
     if not expand:
         return [row["id"] for row in rows]
@@ -59,12 +59,14 @@ def _list_handler(level: int) -> HTTPRouteHandler:
         requested_tags: RequestedTagsParam = None,
         full: str | None = None,
         short: str | None = None,
+        simplify: str | None = None,
     ) -> list[Any]:
         start, count = list_window(since, limit, request.url.path)
         requested = parse_requested_tags(requested_tags)
         with read_connection(request) as conn:
             rows = read_models.list_resources(conn, level, start, count)
-        return _render(request, rows, flag(expand), tag_format(short, full), requested)
+        fmt = tag_format(short, full, simplify)
+        return _render(request, rows, present(expand), fmt, requested)
 
     list_level.__doc__ = f"List the {LEVEL_PATHS[level]} (Orthanc identifiers, or expanded)."
     return list_level
@@ -81,11 +83,12 @@ def _get_handler(level: int) -> HTTPRouteHandler:
         resource_id: str,
         full: str | None = None,
         short: str | None = None,
+        simplify: str | None = None,
         requested_tags: RequestedTagsParam = None,
     ) -> dict[str, Any]:
         row = load_resource(request, level, resource_id)
         requested = parse_requested_tags(requested_tags)
-        return _render(request, [row], True, tag_format(short, full), requested)[0]
+        return _render(request, [row], True, tag_format(short, full, simplify), requested)[0]
 
     get_one.__doc__ = f"Get one {LEVEL_TYPES[level].lower()} in Orthanc's expanded form."
     return get_one
@@ -100,6 +103,7 @@ def _related_handler(level: int, related: int) -> HTTPRouteHandler:
         resource_id: str,
         full: str | None = None,
         short: str | None = None,
+        simplify: str | None = None,
         requested_tags: RequestedTagsParam = None,
     ) -> Any:
         row = load_resource(request, level, resource_id)
@@ -110,7 +114,7 @@ def _related_handler(level: int, related: int) -> HTTPRouteHandler:
                 ancestor_id = row[("patient_id", "study_id", "series_id")[related]]
                 rows = [read_models.get_resource(conn, related, ancestor_id)]
         requested = parse_requested_tags(requested_tags)
-        bodies = _render(request, rows, True, tag_format(short, full), requested)
+        bodies = _render(request, rows, True, tag_format(short, full, simplify), requested)
         return bodies[0] if related < level else bodies
 
     return related_resources
@@ -139,18 +143,13 @@ def _statistics_handler(level: int) -> HTTPRouteHandler:
 
 def statistics_body(level: int, counts: Row) -> dict[str, Any]:
     size = int(counts["size"])
-    body: dict[str, Any] = {
-        "DiskSize": str(size),
-        "DiskSizeMB": size // (1024 * 1024),
-        "UncompressedSize": str(size),
-        "UncompressedSizeMB": size // (1024 * 1024),
-    }
+    megabytes = size // (1024 * 1024)
+    body: dict[str, Any] = {}
+    for key in ("DiskSize", "UncompressedSize", "DicomDiskSize", "DicomUncompressedSize"):
+        body[key] = str(size)
+        body[f"{key}MB"] = megabytes
     if level < INSTANCE:
         body["CountInstances"] = int(counts["instances"])
-        body["DicomDiskSize"] = str(size)
-        body["DicomDiskSizeMB"] = size // (1024 * 1024)
-        body["DicomUncompressedSize"] = str(size)
-        body["DicomUncompressedSizeMB"] = size // (1024 * 1024)
     if level < 2:
         body["CountSeries"] = int(counts["series"])
     if level == PATIENT:

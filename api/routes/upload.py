@@ -6,7 +6,8 @@ import io
 import zipfile
 from typing import Any
 
-from litestar import Request, post
+from litestar import Request, Response, post
+from litestar.concurrency import sync_to_thread
 
 from adapters.ingest import IngestResult
 from api.context import node_of, rest_origin
@@ -27,23 +28,76 @@ def result_body(result: IngestResult) -> dict[str, Any]:
     }
 
 
-@post("/instances", status_code=200, sync_to_thread=True)
-def upload_instances(request: Request, body: bytes) -> Any:
-    """Store a DICOM file, or every DICOM file of a ZIP archive."""
+@post("/instances", status_code=200)
+async def upload_instances(request: Request, body: bytes) -> Response[Any]:
+    """Store a DICOM file, or every DICOM file of a ZIP archive.
+
+    As Orthanc does, the body is used whatever its Content-Type, a ZIP archive is recognised
+    by its magic bytes, and a multipart/form-data body (Orthanc Explorer's upload form) stores
+    its files and answers with an empty body.
+    """
+    # An async handler running the work in a thread: Litestar 2.25 wraps a sync_to_thread
+    # POST handler twice when it returns a Response and shares its path with a GET handler.
+    return await sync_to_thread(_store, request, body)
+
+
+def _store(request: Request, body: bytes) -> Response[Any]:
+    if _is_zip(body):
+        return Response(_upload_zip(request, body))
+    files = _multipart_files(request, body)
+    if files is not None:
+        return _upload_multipart(request, files)
     node = node_of(request)
-    if zipfile.is_zipfile(io.BytesIO(body)) and not _looks_like_dicom(body):
-        return _upload_zip(request, body)
     try:
         result = node.ingestor.ingest(body, rest_origin(request))
     except InvalidDicomFile as exc:
         raise invalid_file_error(exc) from None
     node.wait_for(result.position)
-    return result_body(result)
+    return Response(result_body(result))
 
 
 def invalid_file_error(exc: InvalidDicomFile) -> OrthancError:
     code = next((c for c in OrthancCode if c.number == exc.orthanc_status), None)
     return OrthancError(code or OrthancCode.BAD_FILE_FORMAT, exc.details, exc.http_status)
+
+
+def _upload_multipart(request: Request, files: list[bytes]) -> Response[bytes]:
+    node = node_of(request)
+    origin = rest_origin(request)
+    positions = []
+    for data in files:
+        try:
+            positions.append(node.ingestor.ingest(data, origin).position)
+        except InvalidDicomFile as exc:
+            raise invalid_file_error(exc) from None
+    node.wait_for(max((p for p in positions if p is not None), default=None))
+    return Response(b"", status_code=200, media_type="text/plain")
+
+
+def _multipart_files(request: Request, body: bytes) -> list[bytes] | None:
+    """The file parts of a multipart/form-data body, or None for any other body."""
+    content_type = request.headers.get("content-type", "")
+    kind, _, parameters = content_type.partition(";")
+    if kind.strip().lower() != "multipart/form-data":
+        return None
+    boundary = None
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.strip().partition("=")
+        if name.lower() == "boundary":
+            boundary = value.strip().strip('"').encode("latin-1")
+    if not boundary:
+        raise OrthancError(OrthancCode.BAD_REQUEST, "multipart/form-data without a boundary")
+    files = []
+    for part in (b"\r\n" + body).split(b"\r\n--" + boundary)[1:]:
+        if part.startswith(b"--"):
+            break
+        head, separator, content = part.partition(b"\r\n\r\n")
+        if not separator:
+            continue
+        if b"filename=" not in head.lower():
+            continue
+        files.append(content)
+    return files
 
 
 def _upload_zip(request: Request, body: bytes) -> list[dict[str, Any]]:
@@ -61,22 +115,33 @@ def _upload_zip(request: Request, body: bytes) -> list[dict[str, Any]]:
 
 
 def _zip_members(body: bytes, max_total: int) -> list[bytes]:
+    """The files of the archive, in archive order; an archive with no entry cannot be opened
+    (Orthanc's minizip refuses it)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(body))
-        entries = [info for info in archive.infolist() if not info.is_dir()]
+        infos = archive.infolist()
+        if not infos:
+            raise zipfile.BadZipFile("no entry")
+        entries = [info for info in infos if not info.is_dir()]
         if len(entries) > MAX_ZIP_ENTRIES:
             raise OrthancError(OrthancCode.BAD_REQUEST, "Too many files in the ZIP archive")
         if sum(info.file_size for info in entries) > max_total:
             raise OrthancError(OrthancCode.BAD_REQUEST, "The ZIP archive expands beyond the limit")
         return [archive.read(info) for info in entries]
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
         raise OrthancError(
-            OrthancCode.BAD_FILE_FORMAT, f"Cannot open ZIP archive from memory buffer ({exc})"
+            OrthancCode.BAD_FILE_FORMAT, "Cannot open ZIP archive from memory buffer"
         ) from None
 
 
-def _looks_like_dicom(body: bytes) -> bool:
-    return body[128:132] == b"DICM"
+def _is_zip(body: bytes) -> bool:
+    """Orthanc's ZipReader::IsZipMemoryBuffer: "PK" and a local, end or spanning signature.
+
+    A Part 10 file ("DICM" after its preamble) is DICOM even if its preamble starts "PK".
+    """
+    if body[128:132] == b"DICM":
+        return False
+    return body[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 
 
 upload_handlers = [upload_instances]

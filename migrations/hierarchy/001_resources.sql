@@ -8,6 +8,7 @@ CREATE TABLE resources (
     series_id text,
     created_position bigint NOT NULL,      -- log position that created it: list order
     main_tags jsonb NOT NULL,
+    patient_main_tags jsonb,               -- study level: the patient tags of its first instance
     last_update timestamptz NOT NULL,
     last_stored_position bigint NOT NULL,  -- log position of the last instance stored under it
     is_stable boolean NOT NULL DEFAULT false,
@@ -19,6 +20,7 @@ CREATE TABLE resources (
     transfer_syntax text,
     sop_class_uid text,
     index_in_series integer,
+    index_in_series_text text,             -- as written in the file ("000013")
     pixel_data_offset bigint,
     received_at timestamptz,
     origin jsonb

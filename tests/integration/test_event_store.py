@@ -102,3 +102,25 @@ def test_deleting_a_10000_instance_patient_is_one_append_that_completes(
         ).fetchone()[0]
     assert remaining == 0
     assert deleted == LARGE_PATIENT + 3
+
+
+def test_concurrent_stores_of_the_same_instances_store_each_once(node: ChronicleNode) -> None:
+    """Group commit shares transactions between threads; a duplicate must not fail the others."""
+    outcomes: list[StoreStatus] = []
+    lock = threading.Lock()
+
+    def store_all() -> None:
+        for number in range(50):
+            outcome = node.archive.store(record(number), ORIGIN, overwrite=False)
+            with lock:
+                outcomes.append(outcome.status)
+
+    threads = [threading.Thread(target=store_all) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert outcomes.count(StoreStatus.SUCCESS) == 50
+    assert outcomes.count(StoreStatus.ALREADY_STORED) == 7 * 50
+    stored = node.archive.recorder.select_notifications(start=None, limit=1000)
+    assert len(stored) == 50
