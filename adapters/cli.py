@@ -109,17 +109,15 @@ def run_rebuild(settings: Settings, names: list[str]) -> int:
     try:
         node.runner.prepare()
         chosen = [p for p in node.runner.projections if p.name in names]
+        label = ", ".join(p.name for p in chosen)
         with _progress() as progress, node.db.connection() as conn:
-            tasks: dict[str, Any] = {}
+            task = progress.add_task(f"rebuild {label}", total=None)
 
-            def report(name: str, position: int, head: int) -> None:
-                if name not in tasks:
-                    tasks[name] = progress.add_task(f"rebuild {name}", total=head)
-                progress.update(tasks[name], completed=position, total=head)
+            def report(position: int, head: int) -> None:
+                progress.update(task, completed=position, total=head)
 
-            counts = rebuild(node.archive, conn, chosen, report)
-        for name, count in counts.items():
-            console.print(f"{name}: replayed {count} events")
+            replayed = rebuild(node.archive, conn, chosen, report)
+        console.print(f"rebuilt {label}: replayed {replayed} events")
         return 0
     finally:
         node.close()

@@ -1,7 +1,9 @@
-"""Rebuild read models by replaying the log into a fresh schema, then swapping it in.
+"""Rebuild read models by replaying the log into fresh schemas, then swapping them in.
 
-The live archive keeps serving from the old tables meanwhile; the swap happens in one
-transaction holding the projection's advisory lock, after a final catch-up.
+The log is read once for all the projections being rebuilt. The live archive keeps serving
+from the old tables meanwhile; the swap happens in one transaction holding the projections'
+advisory locks, after a final catch-up, so the live runner continues from the rebuilt
+position.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from projections import schema
 from projections.runner import Projection, apply_batch, read_batch
 
 REBUILD_BATCH = 2000
-Progress = Callable[[str, int, int], None]  # (projection, position, head)
+Progress = Callable[[int, int], None]  # (position, head)
 
 
 def rebuild(
@@ -23,35 +25,40 @@ def rebuild(
     conn: psycopg.Connection,
     projections: Sequence[Projection],
     progress: Progress | None = None,
-) -> dict[str, int]:
-    """Returns, per projection, the number of events replayed."""
-    return {p.name: _rebuild_one(archive, conn, p, progress) for p in projections}
-
-
-def _rebuild_one(
-    archive: Archive, conn: psycopg.Connection, projection: Projection, progress: Progress | None
 ) -> int:
-    fresh = f"{projection.name}_rebuild"
-    schema.drop_schema(conn, fresh)
-    schema.migrate(conn, projection.name, fresh)
-    replayed, position = _replay(archive, conn, projection, fresh, 0, progress)
+    """Returns the number of events replayed."""
+    for projection in projections:
+        fresh = _fresh(projection)
+        schema.drop_schema(conn, fresh)
+        schema.migrate(conn, projection.name, fresh)
+    replayed, position = _replay(archive, conn, projections, 0, progress)
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (schema.advisory_key(projection.name),))
-        more, position = _replay(archive, conn, projection, fresh, position, None)
-        replayed += more
-        schema.drop_schema(conn, f"{projection.name}_old")
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {projection.name}")
-        schema.rename_schema(conn, projection.name, f"{projection.name}_old")
-        schema.rename_schema(conn, fresh, projection.name)
-        schema.drop_schema(conn, f"{projection.name}_old")
-    return replayed
+        for projection in projections:
+            key = schema.advisory_key(projection.name)
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        more, _ = _replay(archive, conn, projections, position, None)
+        for projection in projections:
+            _swap(conn, projection)
+    return replayed + more
+
+
+def _fresh(projection: Projection) -> str:
+    return f"{projection.name}_rebuild"
+
+
+def _swap(conn: psycopg.Connection, projection: Projection) -> None:
+    old = f"{projection.name}_old"
+    schema.drop_schema(conn, old)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {projection.name}")
+    schema.rename_schema(conn, projection.name, old)
+    schema.rename_schema(conn, _fresh(projection), projection.name)
+    schema.drop_schema(conn, old)
 
 
 def _replay(
     archive: Archive,
     conn: psycopg.Connection,
-    projection: Projection,
-    target: str,
+    projections: Sequence[Projection],
     position: int,
     progress: Progress | None,
 ) -> tuple[int, int]:
@@ -61,8 +68,11 @@ def _replay(
         batch = read_batch(archive, position, REBUILD_BATCH)
         if not batch:
             return replayed, position
-        apply_batch(conn, projection, target, batch, lock_name=target)
+        with conn.transaction():
+            for projection in projections:
+                fresh = _fresh(projection)
+                apply_batch(conn, projection, fresh, batch, lock_name=fresh)
         replayed += len(batch)
         position = batch[-1][0]
         if progress is not None:
-            progress(projection.name, position, max(head, position))
+            progress(position, max(head, position))

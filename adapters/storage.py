@@ -35,6 +35,7 @@ class StorageArea:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._lock_path = root / ".ingest.lock"
         self._lock_path.touch(exist_ok=True)
+        self._known_directories: set[Path] = set()
 
     def write(self, data: bytes) -> StoredFile:
         file_uuid = str(uuid.uuid4())
@@ -44,10 +45,20 @@ class StorageArea:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_directory(final.parent)
         os.replace(temporary, final)
         _fsync_directory(final.parent)
         return StoredFile(file_uuid, len(data), hashlib.md5(data).hexdigest())
+
+    def _ensure_directory(self, directory: Path) -> None:
+        """Creates the fan-out directories durably (their entries fsynced), once per process."""
+        if directory in self._known_directories:
+            return
+        for level in (directory.parent, directory):
+            if not level.is_dir():
+                level.mkdir(exist_ok=True)
+                _fsync_directory(level.parent)
+        self._known_directories.add(directory)
 
     def read(self, file_uuid: str) -> bytes:
         return self.path_of(file_uuid).read_bytes()

@@ -61,8 +61,7 @@ def _apply_in_transaction(
     batch: Sequence[Positioned],
     lock_name: str | None = None,
 ) -> int:
-    conn.execute(schema.enter_statement(lock_name or projection.name, target))
-    position = schema.tracked_position(conn)
+    position = schema.enter(conn, lock_name or projection.name, target)
     unseen = [item for item in batch if item[0] > position]
     if unseen:
         projection.apply(conn, unseen)

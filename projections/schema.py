@@ -63,7 +63,8 @@ def set_search_path(conn: psycopg.Connection, schema: str) -> None:
 
 @functools.cache
 def enter_statement(lock_name: str, schema: str) -> bytes:
-    """One round trip to start applying a batch: take the projection's lock, point at its schema.
+    """One round trip to start applying a batch: take the projection's lock, point at its
+    schema, read its position.
 
     Read models are rebuilt from the log and their position commits with their writes, so a
     crash can only lose projection work that is then redone: no need to wait for the WAL flush.
@@ -71,11 +72,20 @@ def enter_statement(lock_name: str, schema: str) -> bytes:
     return (
         SQL(
             "SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({key}); "
-            "SET LOCAL search_path TO {schema}"
+            "SET LOCAL search_path TO {schema}; SELECT position FROM tracking"
         )
         .format(key=Literal(advisory_key(lock_name)), schema=Literal(schema))
         .as_bytes(None)
     )
+
+
+def enter(conn: psycopg.Connection, lock_name: str, schema: str) -> int:
+    """Runs enter_statement(); returns the projection's tracked position."""
+    cursor = conn.execute(enter_statement(lock_name, schema))
+    while cursor.nextset():
+        pass
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def tracked_position(conn: psycopg.Connection) -> int:
