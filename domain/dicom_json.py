@@ -212,7 +212,18 @@ def parse_encoding(name: str | Encoding) -> Encoding:
 
 
 def detect_charset(ds: Dataset, default: Encoding | str = Encoding.LATIN1) -> Charset:
-    """FromDcmtkBridge::DetectEncoding: the first non-empty term of (0008,0005) decides."""
+    """FromDcmtkBridge::DetectEncoding: the first non-empty term of (0008,0005) decides.
+
+    Remembered on the dataset (read-only here), as every tag of a summary needs it.
+    """
+    remembered: dict[str, Charset] = ds.__dict__.setdefault("_chronicle_charsets", {})
+    key = str(default)
+    if key not in remembered:
+        remembered[key] = _detect_charset(ds, default)
+    return remembered[key]
+
+
+def _detect_charset(ds: Dataset, default: Encoding | str) -> Charset:
     raw = _raw_bytes(ds, SPECIFIC_CHARACTER_SET)
     if raw is None:
         return Charset(parse_encoding(default))

@@ -59,5 +59,7 @@ def describe_instance(
             "pixel_data_offset": pixel_data_offset,
         },
         tags=main_tags,
-        indexed={k: v for k, v in indexed_tags(ds).items() if k not in in_main_tags},
+        indexed={
+            k: v for k, v in indexed_tags(ds, default_encoding).items() if k not in in_main_tags
+        },
     )
