@@ -15,7 +15,7 @@ from adapters.config import ConfigError, Settings, load_settings
 
 console = Console(stderr=True)
 
-PROJECTION_NAMES = ("hierarchy", "changes", "files")
+PROJECTION_NAMES = ("hierarchy", "changes", "files", "configuration", "jobs", "exports")
 
 
 def _settings_arguments(parser: argparse.ArgumentParser) -> None:

@@ -31,6 +31,26 @@ class Settings:
     default_encoding: str = "Latin1"
     name: str = "Chronicle"
     db_pool_size: int = 4
+    # DICOM networking (Orthanc's option in brackets); defaults are the safe ones.
+    dicom_enabled: bool = True  # [DicomServerEnabled]
+    dicom_modalities: dict[str, Any] = attrs.field(factory=dict)  # [DicomModalities]
+    orthanc_peers: dict[str, Any] = attrs.field(factory=dict)  # [OrthancPeers]
+    dicom_always_allow_echo: bool = True  # [DicomAlwaysAllowEcho]
+    dicom_always_allow_store: bool = False  # [DicomAlwaysAllowStore] (Orthanc: true)
+    dicom_always_allow_find: bool = False  # [DicomAlwaysAllowFind]
+    dicom_always_allow_move: bool = False  # [DicomAlwaysAllowMove]
+    dicom_always_allow_get: bool = False  # [DicomAlwaysAllowGet]
+    dicom_check_called_aet: bool = True  # [DicomCheckCalledAet] (Orthanc: false)
+    dicom_check_modality_host: bool = False  # [DicomCheckModalityHost]
+    dicom_scu_timeout: float = 10.0  # [DicomScuTimeout]
+    dicom_scp_timeout: float = 30.0  # [DicomScpTimeout]
+    dicom_association_close_delay: float = 5.0  # [DicomAssociationCloseDelay]
+    dicom_maximum_pdu_length: int = 16384  # [MaximumPduLength]
+    dicom_maximum_associations: int = 16
+    synchronous_cmove: bool = True  # [SynchronousCMove]
+    accepted_transfer_syntaxes: list[str] = attrs.field(factory=lambda: ["*"])
+    unknown_sop_class_accepted: bool = False  # [UnknownSopClassAccepted]
+    jobs_history_size: int = 10  # [JobsHistorySize]
 
     @property
     def storage_dir(self) -> Path:
@@ -62,6 +82,25 @@ _FIELD_TYPES: dict[str, type] = {
     "default_encoding": str,
     "name": str,
     "db_pool_size": int,
+    "dicom_enabled": bool,
+    "dicom_modalities": dict,
+    "orthanc_peers": dict,
+    "dicom_always_allow_echo": bool,
+    "dicom_always_allow_store": bool,
+    "dicom_always_allow_find": bool,
+    "dicom_always_allow_move": bool,
+    "dicom_always_allow_get": bool,
+    "dicom_check_called_aet": bool,
+    "dicom_check_modality_host": bool,
+    "dicom_scu_timeout": float,
+    "dicom_scp_timeout": float,
+    "dicom_association_close_delay": float,
+    "dicom_maximum_pdu_length": int,
+    "dicom_maximum_associations": int,
+    "synchronous_cmove": bool,
+    "accepted_transfer_syntaxes": list,
+    "unknown_sop_class_accepted": bool,
+    "jobs_history_size": int,
 }
 
 # Orthanc option -> (Chronicle field, converter). Options absent here are reported as unsupported.
@@ -74,6 +113,24 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "StableAge": "stable_age",
     "OverwriteInstances": "overwrite_instances",
     "DefaultEncoding": "default_encoding",
+    "DicomServerEnabled": "dicom_enabled",
+    "DicomModalities": "dicom_modalities",
+    "OrthancPeers": "orthanc_peers",
+    "DicomAlwaysAllowEcho": "dicom_always_allow_echo",
+    "DicomAlwaysAllowStore": "dicom_always_allow_store",
+    "DicomAlwaysAllowFind": "dicom_always_allow_find",
+    "DicomAlwaysAllowMove": "dicom_always_allow_move",
+    "DicomAlwaysAllowGet": "dicom_always_allow_get",
+    "DicomCheckCalledAet": "dicom_check_called_aet",
+    "DicomCheckModalityHost": "dicom_check_modality_host",
+    "DicomScuTimeout": "dicom_scu_timeout",
+    "DicomScpTimeout": "dicom_scp_timeout",
+    "DicomAssociationCloseDelay": "dicom_association_close_delay",
+    "MaximumPduLength": "dicom_maximum_pdu_length",
+    "SynchronousCMove": "synchronous_cmove",
+    "AcceptedTransferSyntaxes": "accepted_transfer_syntaxes",
+    "UnknownSopClassAccepted": "unknown_sop_class_accepted",
+    "JobsHistorySize": "jobs_history_size",
 }
 # Orthanc options that are accepted silently because Chronicle's behaviour already matches them.
 _ORTHANC_IGNORED = {"IndexDirectory", "StorageCompression", "Plugins", "RemoteAccessAllowed"}
@@ -151,6 +208,12 @@ def _coerce(name: str, value: Any) -> Any:
     if name not in _FIELD_TYPES:
         raise ConfigError(f"unknown setting {name!r}")
     kind = _FIELD_TYPES[name]
+    if kind in (dict, list):
+        if isinstance(value, str):
+            value = _parse_json_value(name, value)
+        if not isinstance(value, kind):
+            raise ConfigError(f"setting {name!r}: expected a {kind.__name__}, got {value!r}")
+        return value
     try:
         if kind is bool and isinstance(value, str):
             return _parse_bool(value)
@@ -159,6 +222,14 @@ def _coerce(name: str, value: Any) -> Any:
         return kind(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: invalid value {value!r}") from exc
+
+
+def _parse_json_value(name: str, text: str) -> Any:
+    """Structured settings from environment variables are JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"setting {name!r}: invalid JSON: {exc}") from exc
 
 
 def _parse_bool(text: str) -> bool:

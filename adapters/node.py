@@ -15,7 +15,10 @@ from adapters.stability import StabilityWatcher
 from adapters.storage import StorageArea
 from domain.archive import Archive
 from projections.changes import ChangesProjection
+from projections.exports import ExportsProjection
 from projections.hierarchy import HierarchyProjection
+from projections.jobs import JobsProjection
+from projections.remote_nodes import RemoteNodesProjection
 from projections.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,14 @@ class ChronicleNode:
         self.runner = ProjectionRunner(
             self.archive,
             self.db,
-            [HierarchyProjection(), ChangesProjection(), FileReaper(self.storage)],
+            [
+                HierarchyProjection(),
+                ChangesProjection(),
+                FileReaper(self.storage),
+                RemoteNodesProjection(),
+                JobsProjection(),
+                ExportsProjection(),
+            ],
         )
         self.ingestor = Ingestor(
             self.archive,

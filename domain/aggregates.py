@@ -12,7 +12,13 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.identity import CHANGES_LOG_ID, instance_aggregate_id, stability_aggregate_id
+from domain.identity import (
+    CHANGES_LOG_ID,
+    EXPORTS_LOG_ID,
+    instance_aggregate_id,
+    remote_node_aggregate_id,
+    stability_aggregate_id,
+)
 
 LEVELS = ("Patient", "Study", "Series", "Instance")
 
@@ -125,6 +131,155 @@ class ChangesLog(Aggregate):
     @staticmethod
     def create_id(**_: Any) -> UUID:
         return CHANGES_LOG_ID
+
+    @event("Opened")
+    def __init__(self) -> None:
+        pass
+
+    @event("Cleared")
+    def clear(self, origin: dict[str, str]) -> None:
+        pass
+
+
+class RemoteNode(Aggregate):
+    """A DICOM modality or an Orthanc peer Chronicle talks to, defined by configuration or REST.
+
+    `kind` is "modality" or "peer"; `source` says who defined it ("configuration" or "rest"),
+    so that a start-up with an edited configuration file only touches what the file defined.
+    """
+
+    @staticmethod
+    def create_id(kind: str, name: str, **_: Any) -> UUID:
+        return remote_node_aggregate_id(kind, name)
+
+    @event("Defined")
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        configuration: dict[str, Any],
+        source: str,
+        origin: dict[str, str],
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.configuration = configuration
+        self.source = source
+        self.live = True
+
+    @event("Updated")
+    def _updated(
+        self,
+        kind: str,
+        name: str,
+        configuration: dict[str, Any],
+        source: str,
+        origin: dict[str, str],
+    ) -> None:
+        self.configuration = configuration
+        self.source = source
+        self.live = True
+
+    @event("Removed")
+    def _removed(self, kind: str, name: str, origin: dict[str, str]) -> None:
+        self.live = False
+
+    def update(self, configuration: dict[str, Any], source: str, origin: dict[str, str]) -> None:
+        self._updated(
+            kind=self.kind,
+            name=self.name,
+            configuration=configuration,
+            source=source,
+            origin=origin,
+        )
+
+    def remove(self, origin: dict[str, str]) -> None:
+        self._removed(kind=self.kind, name=self.name, origin=origin)
+
+
+class Job(Aggregate):
+    """One of Orthanc's jobs (store to a modality or peer, move...): its whole life is events,
+    so jobs survive restarts and are visible from any process."""
+
+    @event("Submitted")
+    def __init__(
+        self,
+        job_type: str,
+        priority: int,
+        parameters: dict[str, Any],
+        origin: dict[str, str],
+    ) -> None:
+        self.job_type = job_type
+        self.priority = priority
+        self.parameters = parameters
+        self.state = "Pending"
+        self.progress = 0
+        self.attempt = 0
+
+    @event("Started")
+    def start(self, attempt: int) -> None:
+        self.state = "Running"
+        self.attempt = attempt
+
+    @event("Progressed")
+    def progress_to(self, progress: int, done: list[str]) -> None:
+        self.progress = progress
+
+    @event("Succeeded")
+    def succeed(self, content: dict[str, Any]) -> None:
+        self.state = "Success"
+        self.progress = 100
+
+    @event("Failed")
+    def fail(self, error_code: int, error_description: str, details: str) -> None:
+        self.state = "Failure"
+
+    @event("Paused")
+    def pause(self, origin: dict[str, str]) -> None:
+        self.state = "Paused"
+
+    @event("Resumed")
+    def resume(self, origin: dict[str, str]) -> None:
+        self.state = "Pending"
+
+    @event("Cancelled")
+    def cancel(self, origin: dict[str, str]) -> None:
+        self.state = "Failure"
+
+    @event("Resubmitted")
+    def resubmit(self, origin: dict[str, str]) -> None:
+        self.state = "Pending"
+        self.progress = 0
+
+
+class ExportRecord(Aggregate):
+    """One instance sent (or not) to a modality or peer: the audit trail behind /exports."""
+
+    @event("Recorded")
+    def __init__(
+        self,
+        instance_id: str,
+        series_id: str,
+        study_id: str,
+        patient_id: str,
+        identifiers: dict[str, str],
+        destination_kind: str,
+        destination: str,
+        remote_aet: str,
+        job_id: str | None,
+        succeeded: bool,
+        error: str,
+        origin: dict[str, str],
+    ) -> None:
+        pass
+
+
+class ExportsLog(Aggregate):
+    """Orthanc's /exports: clearing hides earlier entries from it, the audit trail keeps them."""
+
+    @staticmethod
+    def create_id(**_: Any) -> UUID:
+        return EXPORTS_LOG_ID
 
     @event("Opened")
     def __init__(self) -> None:

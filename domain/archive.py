@@ -11,8 +11,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from domain.aggregates import ChangesLog, Instance, ResourceStability
+from domain.exports import ExportCommands
 from domain.identity import instance_aggregate_id, stability_aggregate_id
+from domain.jobs import JobCommands
 from domain.origin import Origin
+from domain.remote_nodes import RemoteNodeCommands
 
 if TYPE_CHECKING:
     from domain.instance_record import InstanceRecord
@@ -34,7 +37,7 @@ class UnknownInstance(LookupError):
     pass
 
 
-class Archive(Application):
+class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
     name = "chronicle"
     log_section_size = 1000
 

@@ -21,4 +21,9 @@ def stability_aggregate_id(resource_id: str) -> UUID:
     return uuid5(_NAMESPACE, "stability:" + resource_id)
 
 
+def remote_node_aggregate_id(kind: str, name: str) -> UUID:
+    return uuid5(_NAMESPACE, f"{kind}:{name}")
+
+
 CHANGES_LOG_ID = uuid5(_NAMESPACE, "changes-log")
+EXPORTS_LOG_ID = uuid5(_NAMESPACE, "exports-log")

@@ -1,0 +1,85 @@
+"""Commands on jobs: Orthanc's job engine, with every transition an event."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.aggregates import Job
+from domain.origin import Origin
+
+PENDING, RUNNING, SUCCESS, FAILURE, PAUSED = "Pending", "Running", "Success", "Failure", "Paused"
+
+
+class UnknownJob(LookupError):
+    pass
+
+
+class JobStateError(ValueError):
+    """The transition is not allowed from the job's current state (Orthanc: bad sequence)."""
+
+
+class JobCommands:
+    """Mixed into the Archive application."""
+
+    def submit_job(
+        self, job_type: str, priority: int, parameters: dict[str, Any], origin: Origin
+    ) -> tuple[str, int]:
+        job = Job(
+            job_type=job_type, priority=priority, parameters=parameters, origin=origin.to_dict()
+        )
+        return str(job.id), self._append(job).position  # type: ignore[attr-defined]
+
+    def job(self, job_id: str) -> Job:
+        try:
+            return self.repository.get(UUID(job_id))  # type: ignore[attr-defined]
+        except (AggregateNotFoundError, ValueError):
+            raise UnknownJob(job_id) from None
+
+    def start_job(self, job_id: str) -> int:
+        job = self._in_state(job_id, {PENDING})
+        job.start(attempt=job.attempt + 1)
+        return self._append(job).position  # type: ignore[attr-defined]
+
+    def progress_job(self, job_id: str, progress: int, done: list[str]) -> int:
+        job = self._in_state(job_id, {RUNNING})
+        job.progress_to(progress=progress, done=done)
+        return self._append(job).position  # type: ignore[attr-defined]
+
+    def finish_job(self, job_id: str, content: dict[str, Any]) -> int:
+        job = self._in_state(job_id, {RUNNING})
+        job.succeed(content=content)
+        return self._append(job).position  # type: ignore[attr-defined]
+
+    def fail_job(self, job_id: str, error_code: int, description: str, details: str) -> int:
+        job = self._in_state(job_id, {PENDING, RUNNING})
+        job.fail(error_code=error_code, error_description=description, details=details)
+        return self._append(job).position  # type: ignore[attr-defined]
+
+    def pause_job(self, job_id: str, origin: Origin) -> int:
+        job = self._in_state(job_id, {PENDING, RUNNING})
+        job.pause(origin=origin.to_dict())
+        return self._append(job).position  # type: ignore[attr-defined]
+
+    def resume_job(self, job_id: str, origin: Origin) -> int:
+        job = self._in_state(job_id, {PAUSED})
+        job.resume(origin=origin.to_dict())
+        return self._append(job).position  # type: ignore[attr-defined]
+
+    def cancel_job(self, job_id: str, origin: Origin) -> int:
+        job = self._in_state(job_id, {PENDING, RUNNING, PAUSED})
+        job.cancel(origin=origin.to_dict())
+        return self._append(job).position  # type: ignore[attr-defined]
+
+    def resubmit_job(self, job_id: str, origin: Origin) -> int:
+        job = self._in_state(job_id, {FAILURE})
+        job.resubmit(origin=origin.to_dict())
+        return self._append(job).position  # type: ignore[attr-defined]
+
+    def _in_state(self, job_id: str, allowed: set[str]) -> Job:
+        job = self.job(job_id)
+        if job.state not in allowed:
+            raise JobStateError(f"job {job_id} is {job.state}")
+        return job
