@@ -78,7 +78,10 @@ def test_rebuild_while_serving_keeps_changes_and_browse_identical(
                 "rebuild", "--data-dir", str(tmp_path / "data"), "--database-url", database_url
             )
             assert result.returncode == 0, result.stderr
-            assert "rebuilt hierarchy, changes, files, configuration, jobs, exports: replayed" in result.stderr
+            assert (
+                "rebuilt hierarchy, changes, files, configuration, jobs, exports: replayed"
+                in result.stderr
+            )
 
             after = _snapshot(client)
             assert after == before
