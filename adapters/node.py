@@ -10,6 +10,7 @@ from adapters.database import Database, DatabaseAddress, EmbeddedPostgres
 from adapters.event_store import event_store_env
 from adapters.group_commit import GroupCommitter
 from adapters.ingest import Ingestor
+from adapters.job_engine import JobEngine
 from adapters.reaper import FileReaper, referenced_files
 from adapters.stability import StabilityWatcher
 from adapters.storage import StorageArea
@@ -60,6 +61,9 @@ class ChronicleNode:
             overwrite=settings.overwrite_instances,
             default_encoding=settings.default_encoding,
         )
+        self.jobs = JobEngine(
+            self.archive, self.db, self.storage, senders={}, local_aet=settings.dicom_aet
+        )
         self.watcher = StabilityWatcher(self.archive, self.db, settings.stable_age)
         self.watcher.on_stabilized.append(self.runner.notify)
         self._ingest_lock = None
@@ -80,6 +84,7 @@ class ChronicleNode:
         if workers:
             self.runner.start()
             self.watcher.start()
+            self.jobs.start()
 
     def sweep_orphans(self) -> None:
         with self.db.connection() as conn:
@@ -98,6 +103,7 @@ class ChronicleNode:
             raise ProjectionLagError(f"read models did not reach log position {position}")
 
     def close(self) -> None:
+        self.jobs.stop()
         self.watcher.stop()
         self.runner.stop()
         if self._ingest_lock is not None:

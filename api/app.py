@@ -16,9 +16,12 @@ from api.errors import (
     handle_unexpected,
 )
 from api.routes.changes import changes_handlers
+from api.routes.exports import exports_handlers
 from api.routes.instance_content import content_handlers
+from api.routes.jobs import jobs_handlers
 from api.routes.resources import resource_handlers
 from api.routes.system import chronicle_version, system_handlers
+from api.routes.transfers import transfers_handlers
 from api.routes.upload import upload_handlers
 from api.security_headers import security_headers_middleware
 
@@ -35,6 +38,9 @@ def create_app(node: ChronicleNode) -> Litestar:
             *upload_handlers,
             *resource_handlers(),
             *content_handlers(),
+            *jobs_handlers,
+            *exports_handlers,
+            *transfers_handlers,
         ],
         state=State({"node": node}),
         exception_handlers={

@@ -117,6 +117,17 @@ def computed_counts(conn: psycopg.Connection, level: int, ids: list[str]) -> dic
     return {row["id"]: row for row in rows}
 
 
+def instances_under(conn: psycopg.Connection, resource_id: str) -> list[Row]:
+    """The instances of a resource of any level (empty if there is no such resource)."""
+    return _rows(
+        conn,
+        "SELECT i.* FROM hierarchy.resources r JOIN hierarchy.resources i ON i.level = 3 AND "
+        "(i.id = r.id OR i.series_id = r.id OR i.study_id = r.id OR i.patient_id = r.id) "
+        "WHERE r.id = %s ORDER BY i.created_position",
+        (resource_id,),
+    )
+
+
 def child_ids(conn: psycopg.Connection, parent_ids: list[str]) -> dict[str, list[str]]:
     result: dict[str, list[str]] = defaultdict(list)
     if parent_ids:

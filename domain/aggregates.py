@@ -212,6 +212,7 @@ class Job(Aggregate):
         self.job_type = job_type
         self.priority = priority
         self.parameters = parameters
+        self.origin = origin
         self.state = "Pending"
         self.progress = 0
         self.attempt = 0

@@ -1,0 +1,323 @@
+"""The job engine: runs store jobs (to a DICOM modality or an Orthanc peer) and records every
+transition and every exported instance as events.
+
+Jobs are picked from the jobs projection; their state lives in the log, so any process sees
+them and a restart finds them. A job found Running at start-up was interrupted by a crash: it
+fails clearly ("resubmit to retry"), because whether its last instances arrived is unknown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from adapters.database import Database
+from adapters.storage import StorageArea
+from api import read_models
+from domain.archive import Archive
+from domain.exports import ExportEntry
+from domain.jobs import PAUSED, RUNNING, JobStateError
+from domain.origin import Origin
+
+log = logging.getLogger(__name__)
+
+STORE_TO_MODALITY = "DicomModalityStore"
+STORE_TO_PEER = "OrthancPeerStore"
+CHUNK = 100
+NETWORK_PROTOCOL_ERROR = (9, "Error in the network protocol")
+INTERRUPTED = (-1, "Internal error")
+
+OnResult = Callable[[str, bool, str], None]
+
+
+class Sender(Protocol):
+    def store(
+        self,
+        configuration: dict[str, Any],
+        files: Iterable[tuple[str, bytes]],
+        on_result: OnResult,
+        **options: Any,
+    ) -> None: ...
+
+
+@attrs.frozen
+class Destination:
+    kind: str  # "modality" or "peer"
+    name: str
+    configuration: dict[str, Any]
+
+    @property
+    def remote_aet(self) -> str:
+        return str(self.configuration.get("AET", ""))
+
+
+class JobFailed(RuntimeError):
+    def __init__(self, job_id: str, code: int, description: str, details: str) -> None:
+        super().__init__(details or description)
+        self.job_id = job_id
+        self.code = code
+        self.description = description
+        self.details = details
+
+
+class JobEngine:
+    def __init__(
+        self,
+        archive: Archive,
+        db: Database,
+        storage: StorageArea,
+        senders: dict[str, Sender],
+        local_aet: str,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.archive = archive
+        self.db = db
+        self.storage = storage
+        self.senders = senders
+        self.local_aet = local_aet
+        self.poll_interval = poll_interval
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._claim = threading.Lock()
+
+    def submit_store(
+        self,
+        destination: Destination,
+        resources: Sequence[str],
+        options: dict[str, Any],
+        origin: Origin,
+        priority: int = 0,
+    ) -> tuple[str, int]:
+        job_type = STORE_TO_MODALITY if destination.kind == "modality" else STORE_TO_PEER
+        parameters = {
+            "Destination": attrs.asdict(destination),
+            "Resources": list(resources),
+            "Options": options,
+        }
+        job_id, position = self.archive.submit_job(job_type, priority, parameters, origin)
+        self._wakeup.set()
+        return job_id, position
+
+    def run(self, job_id: str) -> dict[str, Any]:
+        """Runs a pending job in the calling thread; returns its content, raises JobFailed."""
+        with self._claim:
+            self.archive.start_job(job_id)
+        job = self.archive.job(job_id)
+        try:
+            content = self._execute(job_id, job.parameters, Origin.from_dict(job.origin))
+        except JobFailed as failure:
+            self.archive.fail_job(job_id, failure.code, failure.description, failure.details)
+            raise
+        except Exception as error:  # a bug must fail the job, not leave it Running forever
+            log.exception("job %s crashed", job_id)
+            code, description = INTERRUPTED
+            self.archive.fail_job(job_id, code, description, str(error))
+            raise JobFailed(job_id, code, description, str(error)) from error
+        if self.archive.job(job_id).state == RUNNING:
+            self.archive.finish_job(job_id, content)
+        return content
+
+    def recover(self) -> None:
+        """Fails the jobs a crash left Running."""
+        with self.db.connection() as conn:
+            stale = conn.execute("SELECT id FROM jobs.jobs WHERE state = 'Running'").fetchall()
+        for (job_id,) in stale:
+            code, description = INTERRUPTED
+            with contextlib.suppress(JobStateError):
+                self.archive.fail_job(
+                    job_id, code, description, "Interrupted by a restart; resubmit to retry"
+                )
+
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self._loop, name="job-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def notify(self) -> None:
+        self._wakeup.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            job_id = self._next_pending()
+            if job_id is None:
+                self._wakeup.wait(self.poll_interval)
+                self._wakeup.clear()
+                continue
+            try:
+                self.run(job_id)
+            except JobStateError:
+                continue  # taken by another runner, or paused/cancelled meanwhile
+            except JobFailed:
+                continue
+            except Exception:
+                log.exception("job engine error")
+                self._stopping.wait(1.0)
+
+    def _next_pending(self) -> str | None:
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT id FROM jobs.jobs WHERE state = 'Pending' "
+                "ORDER BY priority, submitted_position LIMIT 1"
+            ).fetchone()
+        return row[0] if row else None
+
+    def _execute(self, job_id: str, parameters: dict[str, Any], origin: Origin) -> dict[str, Any]:
+        destination = Destination(**parameters["Destination"])
+        options = parameters.get("Options", {})
+        instances = self._instances(parameters["Resources"])
+        sender = self.senders.get(destination.kind)
+        if sender is None:
+            code, description = NETWORK_PROTOCOL_ERROR
+            raise JobFailed(job_id, code, description, f"cannot send to a {destination.kind}")
+        failed: list[str] = []
+        for start in range(0, len(instances), CHUNK):
+            chunk = instances[start : start + CHUNK]
+            failed += self._send_chunk(job_id, destination, sender, chunk, options, origin)
+            progress = round(100 * (start + len(chunk)) / max(len(instances), 1))
+            if not self._still_running(job_id):
+                break
+            self.archive.progress_job(job_id, min(progress, 99), [i["id"] for i in chunk])
+        content = self._content(destination, parameters["Resources"], instances, failed)
+        if failed and not options.get("Permissive", False):
+            code, description = NETWORK_PROTOCOL_ERROR
+            raise JobFailed(
+                job_id, code, description, f"{len(failed)} of {len(instances)} instances failed"
+            )
+        return content
+
+    def _still_running(self, job_id: str) -> bool:
+        state = self.archive.job(job_id).state
+        return state not in (PAUSED, "Failure")
+
+    def _send_chunk(
+        self,
+        job_id: str,
+        destination: Destination,
+        sender: Sender,
+        chunk: list[read_models.Row],
+        options: dict[str, Any],
+        origin: Origin,
+    ) -> list[str]:
+        outcomes: dict[str, tuple[bool, str]] = {}
+
+        def on_result(instance_id: str, succeeded: bool, error: str) -> None:
+            outcomes[instance_id] = (succeeded, error)
+
+        configuration = {**destination.configuration, **_overrides(options)}
+        extra = _move_originator(options) if destination.kind == "modality" else {}
+        try:
+            sender.store(configuration, self._files(chunk), on_result, **extra)
+        except Exception as error:  # association-level failure: every unsent instance failed
+            for row in chunk:
+                outcomes.setdefault(row["id"], (False, str(error) or type(error).__name__))
+        entries = [
+            _export_entry(row, destination, job_id, outcomes.get(row["id"])) for row in chunk
+        ]
+        self.archive.record_exports(entries, origin)
+        return [entry.instance_id for entry in entries if not entry.succeeded]
+
+    def _files(self, chunk: list[read_models.Row]) -> Iterable[tuple[str, bytes]]:
+        for row in chunk:
+            yield row["id"], self.storage.read(row["file_uuid"])
+
+    def _instances(self, resources: Sequence[str]) -> list[read_models.Row]:
+        """The instances under the resources, each with its DICOM identifiers for the audit."""
+        rows: dict[str, read_models.Row] = {}
+        with self.db.connection() as conn:
+            for resource_id in resources:
+                for row in read_models.instances_under(conn, resource_id):
+                    rows[row["id"]] = row
+            ancestors = read_models.get_resources(
+                conn,
+                list(
+                    {r[c] for r in rows.values() for c in ("patient_id", "study_id", "series_id")}
+                ),
+            )
+        for row in rows.values():
+            row["identifiers"] = _identifiers(row, ancestors)
+        return list(rows.values())
+
+    def _content(
+        self,
+        destination: Destination,
+        resources: Sequence[str],
+        instances: list[read_models.Row],
+        failed: list[str],
+    ) -> dict[str, Any]:
+        content: dict[str, Any] = {
+            "Description": "REST API",
+            "FailedInstancesCount": len(failed),
+            "InstancesCount": len(instances),
+            "ParentResources": list(resources),
+        }
+        if destination.kind == "modality":
+            content["LocalAet"] = self.local_aet
+            content["RemoteAet"] = destination.remote_aet
+        else:
+            content["Peer"] = [destination.configuration.get("Url", "")]
+        return content
+
+
+def _overrides(options: dict[str, Any]) -> dict[str, Any]:
+    """Per-job overrides of the destination (Orthanc's CalledAet/Host/Port/LocalAet/Timeout)."""
+    names = {
+        "CalledAet": "AET",
+        "Host": "Host",
+        "Port": "Port",
+        "LocalAet": "LocalAet",
+        "Timeout": "Timeout",
+    }
+    return {target: options[source] for source, target in names.items() if source in options}
+
+
+def _move_originator(options: dict[str, Any]) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if options.get("MoveOriginatorAet"):
+        extra["move_originator_aet"] = str(options["MoveOriginatorAet"])
+    if options.get("MoveOriginatorID"):
+        extra["move_originator_id"] = int(options["MoveOriginatorID"])
+    return extra
+
+
+def _export_entry(
+    row: read_models.Row, destination: Destination, job_id: str, outcome: tuple[bool, str] | None
+) -> ExportEntry:
+    succeeded, error = outcome or (False, "not sent")
+    return ExportEntry(
+        instance_id=row["id"],
+        series_id=row["series_id"],
+        study_id=row["study_id"],
+        patient_id=row["patient_id"],
+        identifiers=row["identifiers"],
+        destination_kind=destination.kind,
+        destination=destination.name,
+        remote_aet=destination.remote_aet,
+        job_id=job_id,
+        succeeded=succeeded,
+        error=error,
+    )
+
+
+def _identifiers(row: read_models.Row, ancestors: dict[str, read_models.Row]) -> dict[str, str]:
+    def tag(column: str, keyword: str) -> str:
+        ancestor = ancestors.get(row[column]) if column != "id" else row
+        return str((ancestor or {}).get("main_tags", {}).get(keyword, ""))
+
+    return {
+        "PatientID": tag("patient_id", "PatientID"),
+        "StudyInstanceUID": tag("study_id", "StudyInstanceUID"),
+        "SeriesInstanceUID": tag("series_id", "SeriesInstanceUID"),
+        "SOPInstanceUID": tag("id", "SOPInstanceUID"),
+    }

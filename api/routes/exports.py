@@ -1,0 +1,189 @@
+"""GET/DELETE /exports (Orthanc's shape), and the audit trail that clearing never touches."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from typing import Any
+
+from litestar import MediaType, Request, Response, delete, get
+from psycopg.rows import dict_row
+
+from api.context import node_of, read_connection, rest_origin
+from api.errors import OrthancCode, OrthancError
+from api.params import non_negative_int
+from api.resource_views import orthanc_time
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+AUDIT_COLUMNS = (
+    "Seq",
+    "Date",
+    "Status",
+    "Error",
+    "Destination",
+    "DestinationKind",
+    "RemoteAET",
+    "JobID",
+    "ID",
+    "PatientID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "RequestedBy",
+    "Channel",
+    "RemoteIP",
+)
+
+
+def export_body(row: dict[str, Any]) -> dict[str, Any]:
+    """Orthanc's export entry, plus Status and Error (Chronicle also logs failed sends)."""
+    identifiers = row["identifiers"]
+    return {
+        "Date": orthanc_time(row["exported_at"]),
+        "Error": row["error"],
+        "ID": row["instance_id"],
+        "Path": f"/instances/{row['instance_id']}",
+        "PatientID": identifiers.get("PatientID", ""),
+        "RemoteModality": row["destination"],
+        "ResourceType": "Instance",
+        "SOPInstanceUID": identifiers.get("SOPInstanceUID", ""),
+        "Seq": row["seq"],
+        "SeriesInstanceUID": identifiers.get("SeriesInstanceUID", ""),
+        "Status": "Success" if row["succeeded"] else "Failure",
+        "StudyInstanceUID": identifiers.get("StudyInstanceUID", ""),
+    }
+
+
+@get("/exports", sync_to_thread=True)
+def list_exports(
+    request: Request, since: str | None = None, limit: str | None = None, last: str | None = None
+) -> dict[str, Any]:
+    """Exports after `since` (a Seq), at most `limit`; malformed values are a 400."""
+    start = non_negative_int("since", since, 0) or 0
+    count = min(non_negative_int("limit", limit, DEFAULT_LIMIT) or 0, MAX_LIMIT)
+    visible = "FROM exports.exports e, exports.visibility v WHERE e.seq >= v.hidden_below"
+    with read_connection(request) as conn, conn.cursor(row_factory=dict_row) as cursor:
+        if last is not None:
+            cursor.execute(f"SELECT e.* {visible} ORDER BY e.seq DESC LIMIT 1")
+            rows, done = cursor.fetchall(), True
+        else:
+            cursor.execute(
+                f"SELECT e.* {visible} AND e.seq > %s ORDER BY e.seq LIMIT %s", (start, count + 1)
+            )
+            rows = cursor.fetchall()
+            done, rows = len(rows) <= count, rows[:count]
+        newest = conn.execute("SELECT coalesce(max(seq), 0) FROM exports.exports").fetchone()
+    last_seq = rows[-1]["seq"] if rows else int(newest[0]) if newest else 0
+    return {"Done": done, "Exports": [export_body(r) for r in rows], "Last": last_seq}
+
+
+@delete("/exports", status_code=200, sync_to_thread=True, media_type=MediaType.TEXT)
+def clear_exports(request: Request) -> str:
+    """Hides the log so far from GET /exports; the audit trail keeps every entry."""
+    node = node_of(request)
+    position = node.archive.clear_exports(rest_origin(request))
+    node.wait_for(position, ("exports",))
+    return ""
+
+
+@get("/exports/audit", sync_to_thread=True)
+def audit_exports(
+    request: Request,
+    patient: str | None = None,
+    study: str | None = None,
+    destination: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    format: str | None = None,
+) -> Response[Any]:
+    """Every export ever recorded, cleared or not: filter by patient or study (Orthanc ID or
+    DICOM identifier), destination, and date range (`start`/`end`, YYYYMMDD or ISO 8601);
+    `format=csv` downloads it."""
+    where, params = _audit_filters(patient, study, destination, start, end)
+    with read_connection(request) as conn, conn.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(f"SELECT * FROM exports.exports {where} ORDER BY seq", params)
+        rows = [_audit_row(row) for row in cursor.fetchall()]
+    if format == "csv":
+        return Response(
+            _as_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="exports.csv"'},
+        )
+    if format not in (None, "json"):
+        raise OrthancError(OrthancCode.PARAMETER_OUT_OF_RANGE, "format must be json or csv")
+    return Response(rows, media_type=MediaType.JSON)
+
+
+def _audit_filters(
+    patient: str | None,
+    study: str | None,
+    destination: str | None,
+    start: str | None,
+    end: str | None,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if patient:
+        clauses.append("(patient_id = %s OR identifiers->>'PatientID' = %s)")
+        params += [patient, patient]
+    if study:
+        clauses.append("(study_id = %s OR identifiers->>'StudyInstanceUID' = %s)")
+        params += [study, study]
+    if destination:
+        clauses.append("destination = %s")
+        params.append(destination)
+    if start:
+        clauses.append("exported_at >= %s")
+        params.append(_moment("start", start))
+    if end:
+        whole_day = timedelta(days=1) if len(end) == 8 else timedelta(0)
+        clauses.append("exported_at < %s")
+        params.append(_moment("end", end) + whole_day)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _moment(name: str, text: str) -> datetime:
+    try:
+        if len(text) == 8 and text.isdigit():
+            return datetime.strptime(text + "+0000", "%Y%m%d%z")
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise OrthancError(
+            OrthancCode.BAD_PARAMETER_TYPE, f"{name} must be YYYYMMDD or ISO 8601: {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def _audit_row(row: dict[str, Any]) -> dict[str, Any]:
+    identifiers, origin = row["identifiers"], row["origin"]
+    return {
+        "Seq": row["seq"],
+        "Date": row["exported_at"].isoformat(),
+        "Status": "Success" if row["succeeded"] else "Failure",
+        "Error": row["error"],
+        "Destination": row["destination"],
+        "DestinationKind": row["destination_kind"],
+        "RemoteAET": row["remote_aet"],
+        "JobID": row["job_id"] or "",
+        "ID": row["instance_id"],
+        "PatientID": identifiers.get("PatientID", ""),
+        "StudyInstanceUID": identifiers.get("StudyInstanceUID", ""),
+        "SeriesInstanceUID": identifiers.get("SeriesInstanceUID", ""),
+        "SOPInstanceUID": identifiers.get("SOPInstanceUID", ""),
+        "RequestedBy": origin.get("user", ""),
+        "Channel": origin.get("channel", ""),
+        "RemoteIP": origin.get("remote_ip", ""),
+    }
+
+
+def _as_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=AUDIT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+exports_handlers = [list_exports, clear_exports, audit_exports]

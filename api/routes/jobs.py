@@ -1,0 +1,118 @@
+"""Orthanc's job routes: /jobs, /jobs/{id}, /jobs/{id}/{key}, and the state commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.handlers import HTTPRouteHandler
+from psycopg.rows import dict_row
+
+from api.context import node_of, read_connection, rest_origin
+from api.errors import OrthancCode, OrthancError
+from api.params import flag
+from domain.jobs import JobStateError, UnknownJob
+from domain.origin import Origin
+
+JOB_QUERY = "SELECT * FROM jobs.jobs"
+
+
+def orthanc_precise_time(moment: datetime | None) -> str | None:
+    """Job timestamps: YYYYMMDDTHHMMSS.ffffff in UTC."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%f") if moment else None
+
+
+def job_body(row: dict[str, Any]) -> dict[str, Any]:
+    started, completed = row["started_at"], row["completed_at"]
+    runtime = (completed or datetime.now(UTC)) - started if started else None
+    body = {
+        "CompletionTime": orthanc_precise_time(completed),
+        "Content": row["content"],
+        "CreationTime": orthanc_precise_time(row["created_at"]),
+        "EffectiveRuntime": round(runtime.total_seconds(), 3) if runtime else 0.0,
+        "ErrorCode": row["error_code"],
+        "ErrorDescription": row["error_description"],
+        "ErrorDetails": row["error_details"],
+        "ID": row["id"],
+        "Priority": row["priority"],
+        "Progress": row["progress"],
+        "State": row["state"],
+        "Timestamp": orthanc_precise_time(row["last_change_at"]),
+        "Type": row["job_type"],
+    }
+    if completed is None:
+        del body["CompletionTime"]
+    return body
+
+
+def _visible_jobs(request: Request) -> list[dict[str, Any]]:
+    """Unfinished jobs, and the last JobsHistorySize finished ones (Orthanc's registry)."""
+    history = node_of(request).settings.jobs_history_size
+    with read_connection(request) as conn, conn.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(
+            f"{JOB_QUERY} WHERE completed_at IS NULL OR id IN (SELECT id FROM jobs.jobs "
+            "WHERE completed_at IS NOT NULL ORDER BY completed_at DESC LIMIT %s) "
+            "ORDER BY submitted_position",
+            (history,),
+        )
+        return cursor.fetchall()
+
+
+def load_job(request: Request, job_id: str) -> dict[str, Any]:
+    with read_connection(request) as conn, conn.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(f"{JOB_QUERY} WHERE id = %s", (job_id,))
+        row = cursor.fetchone()
+    if row is None:
+        raise OrthancError(OrthancCode.UNKNOWN_RESOURCE, f"Unknown job: {job_id}")
+    return row
+
+
+@get("/jobs", sync_to_thread=True)
+def list_jobs(request: Request, expand: str | None = None) -> list[Any]:
+    """The jobs, as identifiers or (with `expand`) in full."""
+    rows = _visible_jobs(request)
+    return [job_body(row) for row in rows] if flag(expand) else [row["id"] for row in rows]
+
+
+@get("/jobs/{job_id:str}", sync_to_thread=True)
+def get_job(request: Request, job_id: str) -> dict[str, Any]:
+    return job_body(load_job(request, job_id))
+
+
+@get("/jobs/{job_id:str}/{key:str}", sync_to_thread=True)
+def get_job_output(request: Request, job_id: str, key: str) -> None:
+    """Outputs of a job: only archive and media jobs have them, and Chronicle runs neither."""
+    load_job(request, job_id)
+    raise OrthancError(OrthancCode.INEXISTENT_ITEM, f"Job {job_id} has no output {key!r}")
+
+
+def _command_handler(action: str, command: Callable[[Any, str, Origin], int]) -> HTTPRouteHandler:
+    @post(f"/jobs/{{job_id:str}}/{action}", status_code=200, sync_to_thread=True, name=action)
+    def job_command(request: Request, job_id: str) -> dict[str, Any]:
+        node = node_of(request)
+        load_job(request, job_id)
+        try:
+            position = command(node.archive, job_id, rest_origin(request))
+        except UnknownJob:
+            raise OrthancError(OrthancCode.UNKNOWN_RESOURCE, f"Unknown job: {job_id}") from None
+        except JobStateError as error:
+            raise OrthancError(OrthancCode.BAD_SEQUENCE_OF_CALLS, str(error)) from None
+        node.wait_for(position, ("jobs",))
+        node.jobs.notify()
+        return {}
+
+    job_command.__doc__ = f"{action.capitalize()} the job."
+    return job_command
+
+
+jobs_handlers = [
+    list_jobs,
+    get_job,
+    get_job_output,
+    _command_handler("cancel", lambda archive, job, origin: archive.cancel_job(job, origin)),
+    _command_handler("pause", lambda archive, job, origin: archive.pause_job(job, origin)),
+    _command_handler("resume", lambda archive, job, origin: archive.resume_job(job, origin)),
+    _command_handler("resubmit", lambda archive, job, origin: archive.resubmit_job(job, origin)),
+]

@@ -1,0 +1,138 @@
+"""Sending stored instances away: /modalities/{id}/store and /peers/{id}/store (as jobs,
+synchronous or not), and the store-straight variants for a file in the request body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Request, post
+from litestar.handlers import HTTPRouteHandler
+
+from adapters.job_engine import Destination, JobFailed
+from api import read_models
+from api.context import node_of, read_connection, rest_origin
+from api.errors import OrthancCode, OrthancError
+from api.routes.upload import invalid_file_error
+from domain.dicom_files import InvalidDicomFile, identifiers, parse_header
+
+STORE_OPTIONS = (
+    "CalledAet",
+    "Host",
+    "Port",
+    "LocalAet",
+    "MoveOriginatorAet",
+    "MoveOriginatorID",
+    "Timeout",
+    "Permissive",
+)
+KIND_PATHS = {"modality": "modalities", "peer": "peers"}
+
+
+def destination_of(request: Request, kind: str, name: str) -> Destination:
+    with read_connection(request) as conn:
+        row = conn.execute(
+            "SELECT configuration FROM configuration.remote_nodes WHERE kind = %s AND name = %s",
+            (kind, name),
+        ).fetchone()
+    if row is None:
+        raise OrthancError(OrthancCode.INEXISTENT_ITEM, f"No {kind} with symbolic name: {name}")
+    return Destination(kind=kind, name=name, configuration=row[0])
+
+
+def parse_store_request(body: bytes) -> tuple[list[str], dict[str, Any]]:
+    """Orthanc accepts one ID as text, a JSON string, a JSON list, or {"Resources": [...], …}."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        payload: Any = json.loads(text)
+    except json.JSONDecodeError:
+        payload = text
+    if isinstance(payload, str):
+        return ([payload] if payload else []), {}
+    if isinstance(payload, list) and all(isinstance(item, str) for item in payload):
+        return payload, {}
+    if isinstance(payload, dict) and isinstance(payload.get("Resources"), list):
+        return [str(item) for item in payload["Resources"]], payload
+    raise OrthancError(OrthancCode.BAD_REQUEST, "Expected a resource ID, a list, or Resources")
+
+
+def _check_resources(request: Request, resources: list[str]) -> None:
+    if not resources:
+        raise OrthancError(OrthancCode.BAD_REQUEST, "No resource to send")
+    with read_connection(request) as conn:
+        for resource_id in resources:
+            if not read_models.instances_under(conn, resource_id):
+                raise OrthancError(OrthancCode.UNKNOWN_RESOURCE, f"Unknown resource {resource_id}")
+
+
+def _store_handler(kind: str) -> HTTPRouteHandler:
+    @post(
+        f"/{KIND_PATHS[kind]}/{{name:str}}/store",
+        status_code=200,
+        sync_to_thread=True,
+        name=f"{kind}-store",
+    )
+    def store(request: Request, name: str, body: bytes) -> dict[str, Any]:
+        """Send resources (any level) as a job: synchronously unless `Asynchronous` is true."""
+        node = node_of(request)
+        destination = destination_of(request, kind, name)
+        resources, payload = parse_store_request(body)
+        _check_resources(request, resources)
+        options = {key: payload[key] for key in STORE_OPTIONS if key in payload}
+        priority = int(payload.get("Priority", 0) or 0)
+        asynchronous = bool(payload.get("Asynchronous", not payload.get("Synchronous", True)))
+        job_id, position = node.jobs.submit_store(
+            destination, resources, options, rest_origin(request), priority
+        )
+        if asynchronous:
+            node.wait_for(position, ("jobs",))
+            return {"ID": job_id, "Path": f"/jobs/{job_id}"}
+        try:
+            content = node.jobs.run(job_id)
+        except JobFailed as failure:
+            raise OrthancError(OrthancCode.NETWORK_PROTOCOL, failure.details) from None
+        finally:
+            node.wait_for(node.archive.recorder.max_notification_id(), ("jobs", "exports"))
+        return content
+
+    return store
+
+
+def _store_straight_handler(kind: str) -> HTTPRouteHandler:
+    @post(
+        f"/{KIND_PATHS[kind]}/{{name:str}}/store-straight",
+        status_code=200,
+        sync_to_thread=True,
+        name=f"{kind}-store-straight",
+    )
+    def store_straight(request: Request, name: str, body: bytes) -> dict[str, Any]:
+        """Send the DICOM file in the body without storing it here."""
+        node = node_of(request)
+        destination = destination_of(request, kind, name)
+        try:
+            dataset = parse_header(body)
+        except InvalidDicomFile as error:
+            raise invalid_file_error(error) from None
+        outcome: dict[str, Any] = {}
+
+        def on_result(_: str, succeeded: bool, error: str) -> None:
+            outcome.update(succeeded=succeeded, error=error)
+
+        sop_uid = identifiers(dataset).sop_uid
+        try:
+            node.jobs.senders[kind].store(destination.configuration, [(sop_uid, body)], on_result)
+        except Exception as error:
+            raise OrthancError(OrthancCode.NETWORK_PROTOCOL, str(error)) from None
+        if not outcome.get("succeeded"):
+            raise OrthancError(OrthancCode.NETWORK_PROTOCOL, outcome.get("error") or "not sent")
+        return {"SOPClassUID": str(dataset.get("SOPClassUID", "")), "SOPInstanceUID": sop_uid}
+
+    return store_straight
+
+
+transfers_handlers = [
+    _store_handler("modality"),
+    _store_handler("peer"),
+    _store_straight_handler("modality"),
+    _store_straight_handler("peer"),
+]

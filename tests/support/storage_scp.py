@@ -1,0 +1,51 @@
+"""A real DICOM storage SCP (pynetdicom) for tests: what Chronicle sends ends up in `received`."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom.sop_class import Verification
+
+from tests.support.server import free_port
+
+
+def _nodelay(event: Any) -> None:
+    event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class StorageSCP:
+    def __init__(self, aet: str = "DEST", status: int = 0x0000) -> None:
+        self.aet = aet
+        self.port = free_port()
+        self.status = status
+        self.received: dict[str, bytes] = {}
+        self.calling_aets: list[str] = []
+        self._server: Any = None
+
+    def _on_store(self, event: Any) -> int:
+        self.calling_aets.append(event.assoc.requestor.ae_title)
+        if self.status == 0x0000:
+            self.received[event.request.AffectedSOPInstanceUID] = event.encoded_dataset()
+        return self.status
+
+    def start(self) -> StorageSCP:
+        ae = AE(ae_title=self.aet)
+        ae.supported_contexts = AllStoragePresentationContexts
+        ae.add_supported_context(Verification)
+        self._server = ae.start_server(
+            ("127.0.0.1", self.port),
+            block=False,
+            evt_handlers=[(evt.EVT_C_STORE, self._on_store), (evt.EVT_CONN_OPEN, _nodelay)],
+        )
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def modality(self) -> list[Any]:
+        """Orthanc's array form of a DicomModalities entry for this SCP."""
+        return [self.aet, "127.0.0.1", self.port]
