@@ -9,7 +9,7 @@ import attrs
 
 from adapters.storage import StorageArea
 from domain.archive import Archive, StoreStatus
-from domain.dicom_files import parse_header, pixel_data_offset
+from domain.dicom_files import parse_header_and_pixel_offset
 from domain.instance_record import describe_instance
 from domain.origin import Origin
 
@@ -39,15 +39,14 @@ class Ingestor:
 
     def ingest(self, data: bytes, origin: Origin) -> IngestResult:
         """Raises domain.dicom_files.InvalidDicomFile, leaving nothing behind."""
-        dataset = parse_header(data)
+        dataset, pixel_offset = parse_header_and_pixel_offset(data)
+        described = describe_instance(dataset, {}, self.default_encoding, pixel_offset)
         stored = self.storage.write(data)
+        record = attrs.evolve(described, attachment=attrs.asdict(stored))
         try:
-            record = describe_instance(
-                dataset, attrs.asdict(stored), self.default_encoding, pixel_data_offset(data)
-            )
             outcome = self.archive.store(record, origin, self.overwrite)
         except BaseException:
-            self.storage.remove(stored.uuid)
+            self._forget_unless_recorded(record.instance_id, stored.uuid)
             raise
         if outcome.status is StoreStatus.ALREADY_STORED:
             self.storage.remove(stored.uuid)
@@ -59,3 +58,16 @@ class Ingestor:
             patient_id=record.patient_id,
             position=outcome.position,
         )
+
+    def _forget_unless_recorded(self, instance_id: str, file_uuid: str) -> None:
+        """After a failed append, remove the file only if no committed event names it.
+
+        The failure may have come after the commit (a connection lost during COMMIT); if the
+        log cannot even be asked, the file stays and the next start-up sweep decides.
+        """
+        try:
+            recorded = self.archive.attachment_of(instance_id)
+        except Exception:
+            return
+        if recorded != file_uuid:
+            self.storage.remove(file_uuid)

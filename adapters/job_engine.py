@@ -17,11 +17,12 @@ from typing import Any, Protocol
 import attrs
 
 from adapters.database import Database
+from adapters.safe_logging import error_report
 from adapters.storage import StorageArea
 from api import read_models
 from domain.archive import Archive
 from domain.exports import ExportEntry
-from domain.jobs import PAUSED, RUNNING, JobStateError
+from domain.jobs import RUNNING, JobStateError
 from domain.origin import Origin
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class JobFailed(RuntimeError):
         self.code = code
         self.description = description
         self.details = details
+        self.position = 0
 
 
 class JobEngine:
@@ -93,35 +95,53 @@ class JobEngine:
         options: dict[str, Any],
         origin: Origin,
         priority: int = 0,
+        run_here: bool = False,
     ) -> tuple[str, int]:
+        """`run_here`: the caller runs the job itself (synchronous requests), so it is started
+        in the same append and the engine's thread never sees it Pending."""
         job_type = STORE_TO_MODALITY if destination.kind == "modality" else STORE_TO_PEER
         parameters = {
             "Destination": attrs.asdict(destination),
             "Resources": list(resources),
             "Options": options,
         }
-        job_id, position = self.archive.submit_job(job_type, priority, parameters, origin)
-        self._wakeup.set()
+        job_id, position = self.archive.submit_job(
+            job_type, priority, parameters, origin, started=run_here
+        )
+        if not run_here:
+            self._wakeup.set()
         return job_id, position
 
-    def run(self, job_id: str) -> dict[str, Any]:
-        """Runs a pending job in the calling thread; returns its content, raises JobFailed."""
-        with self._claim:
-            self.archive.start_job(job_id)
+    def run(self, job_id: str, started: bool = False) -> tuple[dict[str, Any], int]:
+        """Runs a job in the calling thread; returns its content and the log position of its
+        last event. Raises JobFailed (with that position) if it failed."""
+        if not started:
+            with self._claim:
+                self.archive.start_job(job_id)
         job = self.archive.job(job_id)
         try:
             content = self._execute(job_id, job.parameters, Origin.from_dict(job.origin))
         except JobFailed as failure:
-            self.archive.fail_job(job_id, failure.code, failure.description, failure.details)
+            failure.position = self._fail(
+                job_id, failure.code, failure.description, failure.details
+            )
             raise
         except Exception as error:  # a bug must fail the job, not leave it Running forever
-            log.exception("job %s crashed", job_id)
+            log.error("job %s crashed: %s", job_id, error_report(error))
             code, description = INTERRUPTED
-            self.archive.fail_job(job_id, code, description, str(error))
-            raise JobFailed(job_id, code, description, str(error)) from error
-        if self.archive.job(job_id).state == RUNNING:
-            self.archive.finish_job(job_id, content)
-        return content
+            position = self._fail(job_id, code, description, type(error).__name__)
+            failure = JobFailed(job_id, code, description, type(error).__name__)
+            failure.position = position
+            raise failure from error
+        if self.archive.job(job_id).state != RUNNING:  # paused or cancelled meanwhile
+            return content, self.archive.recorder.max_notification_id() or 0
+        return content, self.archive.finish_job(job_id, content)
+
+    def _fail(self, job_id: str, code: int, description: str, details: str) -> int:
+        try:
+            return self.archive.fail_job(job_id, code, description, details)
+        except JobStateError:  # cancelled meanwhile: already a failure
+            return self.archive.recorder.max_notification_id() or 0
 
     def recover(self) -> None:
         """Fails the jobs a crash left Running."""
@@ -149,20 +169,24 @@ class JobEngine:
         self._wakeup.set()
 
     def _loop(self) -> None:
+        handled: str | None = None
         while not self._stopping.is_set():
             job_id = self._next_pending()
-            if job_id is None:
+            if job_id is None or job_id == handled:
+                # nothing to do, or the jobs projection has not caught up with the last run
                 self._wakeup.wait(self.poll_interval)
                 self._wakeup.clear()
+                handled = None
                 continue
+            handled = job_id
             try:
                 self.run(job_id)
             except JobStateError:
                 continue  # taken by another runner, or paused/cancelled meanwhile
             except JobFailed:
                 continue
-            except Exception:
-                log.exception("job engine error")
+            except Exception as error:
+                log.error("job engine error: %s", error_report(error))
                 self._stopping.wait(1.0)
 
     def _next_pending(self) -> str | None:
@@ -186,9 +210,10 @@ class JobEngine:
             chunk = instances[start : start + CHUNK]
             failed += self._send_chunk(job_id, destination, sender, chunk, options, origin)
             progress = round(100 * (start + len(chunk)) / max(len(instances), 1))
-            if not self._still_running(job_id):
-                break
-            self.archive.progress_job(job_id, min(progress, 99), [i["id"] for i in chunk])
+            try:
+                self.archive.progress_job(job_id, min(progress, 99), [i["id"] for i in chunk])
+            except JobStateError:
+                break  # paused or cancelled while this chunk was being sent
         content = self._content(destination, parameters["Resources"], instances, failed)
         if failed and not options.get("Permissive", False):
             code, description = NETWORK_PROTOCOL_ERROR
@@ -196,10 +221,6 @@ class JobEngine:
                 job_id, code, description, f"{len(failed)} of {len(instances)} instances failed"
             )
         return content
-
-    def _still_running(self, job_id: str) -> bool:
-        state = self.archive.job(job_id).state
-        return state not in (PAUSED, "Failure")
 
     def _send_chunk(
         self,

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from adapters.config import Settings
 from adapters.database import Database, DatabaseAddress, EmbeddedPostgres
+from adapters.dicom.scu import DicomClient
 from adapters.event_store import event_store_env
 from adapters.group_commit import GroupCommitter
 from adapters.ingest import Ingestor
 from adapters.job_engine import JobEngine
+from adapters.peer_client import PeerClient
 from adapters.reaper import FileReaper, referenced_files
+from adapters.remote_config import sync_configured_nodes
 from adapters.stability import StabilityWatcher
 from adapters.storage import StorageArea
 from domain.archive import Archive
@@ -39,8 +43,13 @@ class ChronicleNode:
         self.owns_database = owns_database
         self.embedded: EmbeddedPostgres | None = None
         self.address = self._database_address()
-        self.db = Database(self.address, pool_size=settings.db_pool_size)
-        self.archive = Archive(env=event_store_env(self.address, settings.db_pool_size))
+        try:
+            self.db = Database(self.address, pool_size=settings.db_pool_size)
+            self.archive = Archive(env=event_store_env(self.address, settings.db_pool_size))
+        except BaseException:
+            if self.embedded is not None:
+                self.embedded.stop()
+            raise
         self.archive.append_new = GroupCommitter(self.archive.save).append
         self.storage = StorageArea(settings.storage_dir)
         self.runner = ProjectionRunner(
@@ -61,12 +70,19 @@ class ChronicleNode:
             overwrite=settings.overwrite_instances,
             default_encoding=settings.default_encoding,
         )
+        self.dicom_client = DicomClient.from_settings(settings)
+        self.peer_client = PeerClient()
         self.jobs = JobEngine(
-            self.archive, self.db, self.storage, senders={}, local_aet=settings.dicom_aet
+            self.archive,
+            self.db,
+            self.storage,
+            senders={"modality": self.dicom_client, "peer": self.peer_client},
+            local_aet=settings.dicom_aet,
         )
         self.watcher = StabilityWatcher(self.archive, self.db, settings.stable_age)
         self.watcher.on_stabilized.append(self.runner.notify)
         self._ingest_lock = None
+        self.dicom_server: Any = None
 
     def _database_address(self) -> DatabaseAddress:
         if self.settings.database_url:
@@ -78,6 +94,7 @@ class ChronicleNode:
         """Brings read models up to date, sweeps orphan files, then starts the workers."""
         self.runner.prepare()
         self.runner.catch_up_fully()
+        self.sync_remote_nodes()
         self.sweep_orphans()
         self._ingest_lock = self.storage.ingesting()
         self._ingest_lock.__enter__()
@@ -85,15 +102,33 @@ class ChronicleNode:
             self.runner.start()
             self.watcher.start()
             self.jobs.start()
+            self._start_dicom_server()
+
+    def _start_dicom_server(self) -> None:
+        if self.settings.dicom_enabled:
+            from adapters.dicom.scp import DicomServer
+
+            self.dicom_server = DicomServer(self)
+            self.dicom_server.start()
+
+    def sync_remote_nodes(self) -> None:
+        """Modalities and peers of the configuration file, in the read model before serving."""
+        with self.db.connection() as conn:
+            changed = sync_configured_nodes(self.archive, conn, self.settings)
+        if changed:
+            self.runner.catch_up_fully()
 
     def sweep_orphans(self) -> None:
-        with self.db.connection() as conn:
-            referenced = referenced_files(conn)
-        removed = self.storage.sweep(referenced)
+        removed = self.storage.sweep(self._files_named_by_events)
         if removed is None:
             log.info("another process is ingesting: start-up sweep skipped")
         elif removed:
             log.warning("removed %d file(s) that no event names (interrupted ingests)", removed)
+
+    def _files_named_by_events(self) -> set[str]:
+        self.runner.catch_up_fully()
+        with self.db.connection() as conn:
+            return referenced_files(conn)
 
     def wait_for(self, position: int | None, names: Sequence[str] = READ_YOUR_WRITES) -> None:
         if position is None:
@@ -103,6 +138,9 @@ class ChronicleNode:
             raise ProjectionLagError(f"read models did not reach log position {position}")
 
     def close(self) -> None:
+        if self.dicom_server is not None:
+            self.dicom_server.stop()
+            self.dicom_server = None
         self.jobs.stop()
         self.watcher.stop()
         self.runner.stop()

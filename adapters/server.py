@@ -58,16 +58,21 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def serve(settings: Settings) -> None:
-    from api.app import create_app
+    from api.app import create_asgi_app
 
     check_listening_policy(settings)
     lock = DataDirectoryLock(settings.data_dir)
     lock.acquire()
-    node = ChronicleNode(settings, owns_database=True)
+    # uvicorn re-raises SIGTERM once it has shut down; turn it into SystemExit so that the
+    # workers and the embedded database are stopped below instead of the process dying.
+    # Installed first, so that a SIGTERM during a long start-up catch-up also stops cleanly.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    node: ChronicleNode | None = None
     try:
+        node = ChronicleNode(settings, owns_database=True)
         node.start()
         config = uvicorn.Config(
-            create_app(node),
+            create_asgi_app(node),
             host=settings.http_host,
             port=settings.http_port,
             log_level="info",
@@ -75,10 +80,8 @@ def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=10,
         )
         log.info("Chronicle listening on http://%s:%d", settings.http_host, settings.http_port)
-        # uvicorn re-raises SIGTERM once it has shut down; turn it into SystemExit so that the
-        # workers and the embedded database are stopped below instead of the process dying.
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.Server(config).run()
     finally:
-        node.close()
+        if node is not None:
+            node.close()
         lock.release()

@@ -10,6 +10,7 @@ import logging
 import threading
 
 from adapters.database import Database
+from adapters.safe_logging import error_report
 from domain.archive import Archive
 from projections.lifecycle import LEVEL_NAMES
 
@@ -59,5 +60,5 @@ class StabilityWatcher:
         while not self._stopping.wait(interval):
             try:
                 self.check()
-            except Exception:
-                log.exception("stability check failed")
+            except Exception as error:
+                log.error("stability check failed: %s", error_report(error))

@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,8 +84,12 @@ class StorageArea:
             fcntl.flock(handle, fcntl.LOCK_SH)
             yield
 
-    def sweep(self, referenced: set[str]) -> int | None:
-        """Removes files that no event names; None if another process is ingesting right now."""
+    def sweep(self, referenced: Callable[[], set[str]]) -> int | None:
+        """Removes files that no event names; None if another process is ingesting right now.
+
+        `referenced` is asked only once no other process can be between writing a file and
+        appending its event.
+        """
         with open(self._lock_path, "rb") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -93,7 +97,8 @@ class StorageArea:
                 return None
             for leftover in self.tmp.iterdir():
                 leftover.unlink(missing_ok=True)
-            orphans = [name for name in self.all_files() if name not in referenced]
+            named = referenced()
+            orphans = [name for name in self.all_files() if name not in named]
             for name in orphans:
                 self.remove(name)
             return len(orphans)

@@ -6,6 +6,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp
 
 from adapters.node import ChronicleNode, ProjectionLagError
 from api.errors import (
@@ -19,15 +20,22 @@ from api.routes.changes import changes_handlers
 from api.routes.exports import exports_handlers
 from api.routes.instance_content import content_handlers
 from api.routes.jobs import jobs_handlers
+from api.routes.modalities import modalities_handlers
+from api.routes.peers import peers_handlers
 from api.routes.resources import resource_handlers
 from api.routes.system import chronicle_version, system_handlers
 from api.routes.transfers import transfers_handlers
 from api.routes.upload import upload_handlers
-from api.security_headers import security_headers_middleware
+from api.security_headers import protect
 
 
 def _projection_lag(request, exc: ProjectionLagError):  # type: ignore[no-untyped-def]
     return handle_orthanc_error(request, OrthancError(OrthancCode.TIMEOUT, str(exc)))
+
+
+def create_asgi_app(node: ChronicleNode) -> ASGIApp:
+    """What the HTTP server runs: the application behind the outermost guard."""
+    return protect(create_app(node), [node.settings.http_host])
 
 
 def create_app(node: ChronicleNode) -> Litestar:
@@ -41,6 +49,8 @@ def create_app(node: ChronicleNode) -> Litestar:
             *jobs_handlers,
             *exports_handlers,
             *transfers_handlers,
+            *modalities_handlers,
+            *peers_handlers,
         ],
         state=State({"node": node}),
         exception_handlers={
@@ -55,6 +65,5 @@ def create_app(node: ChronicleNode) -> Litestar:
             version=chronicle_version(),
             path="/schema",
         ),
-        middleware=[security_headers_middleware],
         debug=False,
     )

@@ -9,6 +9,8 @@ from http import HTTPStatus
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 
+from adapters.safe_logging import error_report
+
 
 class OrthancCode(Enum):
     """Orthanc's ErrorCode values used by Chronicle: (number, message, HTTP status)."""
@@ -130,5 +132,7 @@ def _orthanc_allow(headers: dict[str, str]) -> dict[str, str]:
 def handle_unexpected(request: Request, exc: Exception) -> Response:
     import logging
 
-    logging.getLogger("chronicle.api").exception("unexpected error on %s", request.url.path)
+    logging.getLogger("chronicle.api").error(
+        "unexpected error on %s %s: %s", request.method, request.url.path, error_report(exc)
+    )
     return handle_orthanc_error(request, OrthancError(OrthancCode.INTERNAL_ERROR))

@@ -1,16 +1,30 @@
-"""Headers every response carries, error responses included."""
+"""The outermost ASGI layer: headers on every response (router 404/405 included), and, while
+Chronicle has no authentication, protection of the loopback API against web pages: a Host
+that is not this server (DNS rebinding) is refused, and so is a cross-origin write."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff")]
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def security_headers_middleware(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+def protect(app: ASGIApp, host_names: Iterable[str] = ()) -> ASGIApp:
+    allowed = {name.strip("[]").lower() for name in (*LOOPBACK_NAMES, *host_names)}
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
+            return
+        refusal = _refusal(scope, allowed)
+        if refusal is not None:
+            await _refuse(send, *refusal)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -20,4 +34,39 @@ def security_headers_middleware(app: ASGIApp) -> ASGIApp:
 
         await app(scope, receive, send_with_headers)
 
-    return middleware
+    return guarded
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _host_name(authority: str) -> str:
+    return (urlsplit(f"//{authority}").hostname or "").lower()
+
+
+def _refusal(scope: Scope, allowed: set[str]) -> tuple[int, str] | None:
+    host = _header(scope, b"host")
+    if host is not None and _host_name(host) not in allowed:
+        return 421, f"Requests must be addressed to this server, not to {host!r}"
+    origin = _header(scope, b"origin")
+    if scope.get("method") not in SAFE_METHODS and origin and origin != "null":
+        origin_host = urlsplit(origin).netloc
+        if host is None or origin_host.lower() != host.lower():
+            return 403, "Cross-origin writes are refused"
+    return None
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"HttpStatus": status, "Message": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *SECURITY_HEADERS],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

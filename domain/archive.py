@@ -11,6 +11,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from domain.aggregates import ChangesLog, Instance, ResourceStability
+from domain.conflicts import retry_on_conflict
 from domain.exports import ExportCommands
 from domain.identity import instance_aggregate_id, stability_aggregate_id
 from domain.jobs import JobCommands
@@ -50,6 +51,7 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
         assert position is not None
         return position
 
+    @retry_on_conflict
     def store(self, record: InstanceRecord, origin: Origin, overwrite: bool) -> StoreOutcome:
         fields = record.event_fields(origin)
         try:
@@ -64,6 +66,7 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
         outcome = self._append(instance)
         return attrs.evolve(outcome, replaced_attachment=replaced)
 
+    @retry_on_conflict
     def delete_instances(self, instance_ids: Iterable[str], origin: Origin) -> int | None:
         """Deletes every live instance named, in one transaction; returns the last log position.
 
@@ -77,9 +80,12 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
                 pending.append(instance)
         return self._append(*pending).position if pending else None
 
-    def is_live(self, instance_id: str) -> bool:
-        return self._live_instance(instance_id) is not None
+    def attachment_of(self, instance_id: str) -> str | None:
+        """The file the log says the instance has now, if it is stored."""
+        instance = self._live_instance(instance_id)
+        return instance.attachment_uuid if instance is not None else None
 
+    @retry_on_conflict
     def clear_changes(self, origin: Origin) -> int:
         try:
             log: ChangesLog = self.repository.get(ChangesLog.create_id())
@@ -88,6 +94,7 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
         log.clear(origin=origin.to_dict())
         return self._append(log).position or 0
 
+    @retry_on_conflict
     def stabilize(self, resource_id: str, level: str, as_of: int) -> int | None:
         try:
             record: ResourceStability = self.repository.get(stability_aggregate_id(resource_id))

@@ -256,6 +256,15 @@ def parse_header(data: bytes) -> Dataset:
     return _parse(data, stop_before_pixels=True)
 
 
+def parse_header_and_pixel_offset(data: bytes) -> tuple[Dataset, int | None]:
+    """parse_header() and pixel_data_offset() with one walk over the file's structure."""
+    if not data:
+        raise _empty()
+    pixel_data = check_structure(data)
+    dataset = _parse_checked(data, True, pixel_data)
+    return dataset, pixel_data if data[128:132] == b"DICM" else None
+
+
 def parse_dataset(data: bytes) -> Dataset:
     """The whole dataset, pixel data included (for /content, rendering, exports)."""
     return _parse(data, stop_before_pixels=False)
@@ -264,7 +273,11 @@ def parse_dataset(data: bytes) -> Dataset:
 def _parse(data: bytes, stop_before_pixels: bool) -> Dataset:
     if not data:
         raise _empty()
-    pixel_data = check_structure(data)
+    return _parse_checked(data, stop_before_pixels, check_structure(data))
+
+
+def _parse_checked(data: bytes, stop_before_pixels: bool, pixel_data: int | None) -> Dataset:
+    """Parses a file whose structure check_structure() accepted (`pixel_data` is its result)."""
     stop_before_pixels = stop_before_pixels and pixel_data is not None
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)

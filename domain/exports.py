@@ -8,6 +8,7 @@ import attrs
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.aggregates import ExportRecord, ExportsLog
+from domain.conflicts import retry_on_conflict
 from domain.origin import Origin
 
 
@@ -39,6 +40,7 @@ class ExportCommands:
         ]
         return self._append(*records).position  # type: ignore[attr-defined]
 
+    @retry_on_conflict
     def clear_exports(self, origin: Origin) -> int:
         try:
             log: ExportsLog = self.repository.get(ExportsLog.create_id())  # type: ignore[attr-defined]

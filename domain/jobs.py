@@ -8,6 +8,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.aggregates import Job
+from domain.conflicts import retry_on_conflict
 from domain.origin import Origin
 
 PENDING, RUNNING, SUCCESS, FAILURE, PAUSED = "Pending", "Running", "Success", "Failure", "Paused"
@@ -25,11 +26,19 @@ class JobCommands:
     """Mixed into the Archive application."""
 
     def submit_job(
-        self, job_type: str, priority: int, parameters: dict[str, Any], origin: Origin
+        self,
+        job_type: str,
+        priority: int,
+        parameters: dict[str, Any],
+        origin: Origin,
+        started: bool = False,
     ) -> tuple[str, int]:
+        """`started`: submitted and started in one append, for a job the caller runs itself."""
         job = Job(
             job_type=job_type, priority=priority, parameters=parameters, origin=origin.to_dict()
         )
+        if started:
+            job.start(attempt=1)
         return str(job.id), self._append(job).position  # type: ignore[attr-defined]
 
     def job(self, job_id: str) -> Job:
@@ -38,41 +47,49 @@ class JobCommands:
         except (AggregateNotFoundError, ValueError):
             raise UnknownJob(job_id) from None
 
+    @retry_on_conflict
     def start_job(self, job_id: str) -> int:
         job = self._in_state(job_id, {PENDING})
         job.start(attempt=job.attempt + 1)
         return self._append(job).position  # type: ignore[attr-defined]
 
+    @retry_on_conflict
     def progress_job(self, job_id: str, progress: int, done: list[str]) -> int:
         job = self._in_state(job_id, {RUNNING})
         job.progress_to(progress=progress, done=done)
         return self._append(job).position  # type: ignore[attr-defined]
 
+    @retry_on_conflict
     def finish_job(self, job_id: str, content: dict[str, Any]) -> int:
         job = self._in_state(job_id, {RUNNING})
         job.succeed(content=content)
         return self._append(job).position  # type: ignore[attr-defined]
 
+    @retry_on_conflict
     def fail_job(self, job_id: str, error_code: int, description: str, details: str) -> int:
         job = self._in_state(job_id, {PENDING, RUNNING})
         job.fail(error_code=error_code, error_description=description, details=details)
         return self._append(job).position  # type: ignore[attr-defined]
 
+    @retry_on_conflict
     def pause_job(self, job_id: str, origin: Origin) -> int:
         job = self._in_state(job_id, {PENDING, RUNNING})
         job.pause(origin=origin.to_dict())
         return self._append(job).position  # type: ignore[attr-defined]
 
+    @retry_on_conflict
     def resume_job(self, job_id: str, origin: Origin) -> int:
         job = self._in_state(job_id, {PAUSED})
         job.resume(origin=origin.to_dict())
         return self._append(job).position  # type: ignore[attr-defined]
 
+    @retry_on_conflict
     def cancel_job(self, job_id: str, origin: Origin) -> int:
         job = self._in_state(job_id, {PENDING, RUNNING, PAUSED})
         job.cancel(origin=origin.to_dict())
         return self._append(job).position  # type: ignore[attr-defined]
 
+    @retry_on_conflict
     def resubmit_job(self, job_id: str, origin: Origin) -> int:
         job = self._in_state(job_id, {FAILURE})
         job.resubmit(origin=origin.to_dict())

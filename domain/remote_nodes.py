@@ -7,6 +7,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.aggregates import RemoteNode
+from domain.conflicts import retry_on_conflict
 from domain.identity import remote_node_aggregate_id
 from domain.origin import Origin
 
@@ -17,6 +18,7 @@ PEER = "peer"
 class RemoteNodeCommands:
     """Mixed into the Archive application."""
 
+    @retry_on_conflict
     def define_remote_node(
         self,
         kind: str,
@@ -41,6 +43,7 @@ class RemoteNodeCommands:
             node.update(configuration=configuration, source=source, origin=origin.to_dict())
         return self._append(node).position  # type: ignore[attr-defined]
 
+    @retry_on_conflict
     def remove_remote_node(self, kind: str, name: str, origin: Origin) -> int | None:
         """Removes a live node; None if there is no such node."""
         node = self._remote_node(kind, name)

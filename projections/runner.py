@@ -16,6 +16,7 @@ import psycopg
 from eventsourcing.application import Application
 
 from adapters.database import Database
+from adapters.safe_logging import error_report
 from projections import schema
 
 log = logging.getLogger(__name__)
@@ -154,8 +155,8 @@ class ProjectionRunner:
         while not self._stopping.is_set():
             try:
                 more = self.catch_up()
-            except Exception:
-                log.exception("projection batch failed; retrying")
+            except Exception as error:
+                log.error("projection batch failed; retrying: %s", error_report(error))
                 more = False
                 self._stopping.wait(1.0)
             if not more:

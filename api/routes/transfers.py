@@ -82,17 +82,17 @@ def _store_handler(kind: str) -> HTTPRouteHandler:
         priority = int(payload.get("Priority", 0) or 0)
         asynchronous = bool(payload.get("Asynchronous", not payload.get("Synchronous", True)))
         job_id, position = node.jobs.submit_store(
-            destination, resources, options, rest_origin(request), priority
+            destination, resources, options, rest_origin(request), priority, not asynchronous
         )
         if asynchronous:
             node.wait_for(position, ("jobs",))
             return {"ID": job_id, "Path": f"/jobs/{job_id}"}
         try:
-            content = node.jobs.run(job_id)
+            content, position = node.jobs.run(job_id, started=True)
         except JobFailed as failure:
+            node.wait_for(failure.position, ("jobs", "exports"))
             raise OrthancError(OrthancCode.NETWORK_PROTOCOL, failure.details) from None
-        finally:
-            node.wait_for(node.archive.recorder.max_notification_id(), ("jobs", "exports"))
+        node.wait_for(position, ("jobs", "exports"))
         return content
 
     return store

@@ -18,4 +18,5 @@ CREATE TABLE jobs (
     completed_at timestamptz,
     origin jsonb NOT NULL
 );
-CREATE INDEX jobs_pending ON jobs (priority DESC, submitted_position) WHERE state = 'Pending';
+-- Orthanc: the lower the value, the higher the priority.
+CREATE INDEX jobs_pending ON jobs (priority, submitted_position) WHERE state = 'Pending';
