@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters.config import ConfigError, Settings, load_settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 PROJECTION_NAMES = ("hierarchy", "changes", "files", "configuration", "jobs", "exports")
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import attrs
+from pydicom import Dataset
 
 from adapters.database import Database
 from adapters.safe_logging import error_report
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 STORE_TO_MODALITY = "DicomModalityStore"
 STORE_TO_PEER = "OrthancPeerStore"
+MOVE_FROM_MODALITY = "DicomMoveScu"
+QUERY_LEVELS = {"patient": "PATIENT", "study": "STUDY", "series": "SERIES", "instance": "IMAGE"}
 CHUNK = 100
 NETWORK_PROTOCOL_ERROR = (9, "Error in the network protocol")
 INTERRUPTED = (-1, "Internal error")
@@ -120,7 +123,10 @@ class JobEngine:
                 self.archive.start_job(job_id)
         job = self.archive.job(job_id)
         try:
-            content = self._execute(job_id, job.parameters, Origin.from_dict(job.origin))
+            if job.job_type == MOVE_FROM_MODALITY:
+                content = self._execute_move(job_id, job.parameters)
+            else:
+                content = self._execute(job_id, job.parameters, Origin.from_dict(job.origin))
         except JobFailed as failure:
             failure.position = self._fail(
                 job_id, failure.code, failure.description, failure.details
@@ -142,6 +148,60 @@ class JobEngine:
             return self.archive.fail_job(job_id, code, description, details)
         except JobStateError:  # cancelled meanwhile: already a failure
             return self.archive.recorder.max_notification_id() or 0
+
+    def submit_move(
+        self,
+        destination: Destination,
+        level: str,
+        queries: Sequence[dict[str, str]],
+        target_aet: str,
+        origin: Origin,
+        priority: int = 0,
+        run_here: bool = False,
+    ) -> tuple[str, int]:
+        """A C-MOVE SCU job: ask the modality to send what matches `queries` to `target_aet`."""
+        parameters = {
+            "Destination": attrs.asdict(destination),
+            "Level": level,
+            "Queries": list(queries),
+            "TargetAet": target_aet,
+        }
+        job_id, position = self.archive.submit_job(
+            MOVE_FROM_MODALITY, priority, parameters, origin, started=run_here
+        )
+        if not run_here:
+            self._wakeup.set()
+        return job_id, position
+
+    def _execute_move(self, job_id: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        destination = Destination(**parameters["Destination"])
+        mover = self.senders.get("modality")
+        level = QUERY_LEVELS[parameters["Level"].lower()]
+        failed = 0
+        for query in parameters["Queries"]:
+            identifier = Dataset()
+            identifier.QueryRetrieveLevel = level
+            for keyword, value in query.items():
+                setattr(identifier, keyword, value)
+            model = "patient" if level == "PATIENT" else "study"
+            try:
+                counts = mover.move(  # type: ignore[union-attr]
+                    destination.configuration, identifier, parameters["TargetAet"], model
+                )
+            except Exception as error:
+                code, description = NETWORK_PROTOCOL_ERROR
+                raise JobFailed(job_id, code, description, str(error)) from error
+            failed += counts.get("Failed", 0)
+        if failed:
+            code, description = NETWORK_PROTOCOL_ERROR
+            raise JobFailed(job_id, code, description, f"{failed} sub-operation(s) failed")
+        return {
+            "Description": "REST API",
+            "LocalAet": self.local_aet,
+            "Query": parameters["Queries"],
+            "RemoteAet": destination.remote_aet,
+            "TargetAet": parameters["TargetAet"],
+        }
 
     def recover(self) -> None:
         """Fails the jobs a crash left Running."""

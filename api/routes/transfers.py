@@ -84,16 +84,7 @@ def _store_handler(kind: str) -> HTTPRouteHandler:
         job_id, position = node.jobs.submit_store(
             destination, resources, options, rest_origin(request), priority, not asynchronous
         )
-        if asynchronous:
-            node.wait_for(position, ("jobs",))
-            return {"ID": job_id, "Path": f"/jobs/{job_id}"}
-        try:
-            content, position = node.jobs.run(job_id, started=True)
-        except JobFailed as failure:
-            node.wait_for(failure.position, ("jobs", "exports"))
-            raise OrthancError(OrthancCode.NETWORK_PROTOCOL, failure.details) from None
-        node.wait_for(position, ("jobs", "exports"))
-        return content
+        return _finish(node, job_id, position, asynchronous)
 
     return store
 
@@ -130,7 +121,49 @@ def _store_straight_handler(kind: str) -> HTTPRouteHandler:
     return store_straight
 
 
+@post("/modalities/{name:str}/move", status_code=200, sync_to_thread=True)
+def move_from_modality(request: Request, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """C-MOVE SCU: ask the modality to send the resources to `TargetAet` (default: here)."""
+    node = node_of(request)
+    destination = destination_of(request, "modality", name)
+    level = str(data.get("Level", ""))
+    queries = data.get("Resources")
+    if level.lower() not in ("patient", "study", "series", "instance"):
+        raise OrthancError(
+            OrthancCode.BAD_REQUEST, "Level must be Patient, Study, Series or Instance"
+        )
+    if not isinstance(queries, list) or not all(isinstance(q, dict) for q in queries):
+        raise OrthancError(OrthancCode.BAD_REQUEST, "Resources must be a list of queries")
+    target = str(data.get("TargetAet") or node.settings.dicom_aet)
+    asynchronous = bool(data.get("Asynchronous", not data.get("Synchronous", True)))
+    job_id, position = node.jobs.submit_move(
+        destination,
+        level,
+        [{str(k): str(v) for k, v in q.items()} for q in queries],
+        target,
+        rest_origin(request),
+        int(data.get("Priority", 0) or 0),
+        run_here=not asynchronous,
+    )
+    return _finish(node, job_id, position, asynchronous)
+
+
+def _finish(node: Any, job_id: str, position: int, asynchronous: bool) -> dict[str, Any]:
+    """Asynchronous: the job's address; synchronous: run it here and answer its content."""
+    if asynchronous:
+        node.wait_for(position, ("jobs",))
+        return {"ID": job_id, "Path": f"/jobs/{job_id}"}
+    try:
+        content, position = node.jobs.run(job_id, started=True)
+    except JobFailed as failure:
+        node.wait_for(failure.position, ("jobs", "exports"))
+        raise OrthancError(OrthancCode.NETWORK_PROTOCOL, failure.details) from None
+    node.wait_for(position, ("jobs", "exports"))
+    return content
+
+
 transfers_handlers = [
+    move_from_modality,
     _store_handler("modality"),
     _store_handler("peer"),
     _store_straight_handler("modality"),

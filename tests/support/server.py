@@ -26,6 +26,7 @@ class ChronicleProcess:
         self.extra = list(extra)
         self.stable_age = stable_age
         self.port = free_port()
+        self.dicom_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 
@@ -51,6 +52,7 @@ class ChronicleProcess:
             str(self.port),
             "--stable-age",
             str(self.stable_age),
+            *([] if "--dicom-port" in self.extra else ["--dicom-port", str(self.dicom_port)]),
             *self.extra,
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115

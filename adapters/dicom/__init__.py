@@ -1,0 +1,1 @@
+"""DICOM networking: the SCU (scu.py) and the SCP."""

@@ -1,0 +1,106 @@
+"""An HTTP client to an Orthanc-compatible peer (another Orthanc or Chronicle).
+
+`peer` arguments are stored peer configurations (`domain.modality_config.normalise_peer`):
+Url, Username, Password, HttpHeaders, Timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+
+OnResult = Callable[[str, bool, str], None]
+
+
+class PeerError(RuntimeError):
+    """The peer could not be reached or answered an error: `reason` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PeerClient:
+    def __init__(self, timeout: float = 60.0) -> None:
+        self.timeout = timeout
+
+    def _client(self, peer: dict[str, Any]) -> httpx.Client:
+        auth = None
+        if peer.get("Username"):
+            auth = httpx.BasicAuth(peer["Username"], peer.get("Password") or "")
+        timeout = float(peer.get("Timeout") or 0) or self.timeout
+        return httpx.Client(
+            base_url=peer["Url"],
+            auth=auth,
+            headers=peer.get("HttpHeaders") or {},
+            timeout=timeout,
+            follow_redirects=False,
+        )
+
+    def system(self, peer: dict[str, Any]) -> Any:
+        """The peer's GET /system."""
+        with self._client(peer) as client:
+            response = _request(client, "GET", "system")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PeerError(f"peer {peer['Url']}: /system is not JSON") from exc
+
+    def store(
+        self,
+        peer_configuration: dict[str, Any],
+        files: Iterable[tuple[str, bytes]],
+        on_result: OnResult,
+    ) -> None:
+        """POSTs each file to the peer's /instances on one connection.
+
+        `on_result(instance id, succeeded, error)` is called once per file; an unreachable peer
+        raises PeerError (files not reported then were not sent).
+        """
+        with self._client(peer_configuration) as client:
+            for instance_id, data in files:
+                try:
+                    _request(
+                        client,
+                        "POST",
+                        "instances",
+                        content=data,
+                        headers={"Content-Type": "application/dicom"},
+                    )
+                except PeerError as exc:
+                    if exc.__cause__ is not None and isinstance(
+                        exc.__cause__, httpx.TransportError
+                    ):
+                        raise
+                    on_result(instance_id, False, exc.reason)
+                    continue
+                on_result(instance_id, True, "")
+
+
+def _request(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    try:
+        response = client.request(method, path, **kwargs)
+    except httpx.TransportError as exc:
+        raise PeerError(
+            f"cannot reach peer {client.base_url}: {exc or type(exc).__name__}"
+        ) from exc
+    if response.status_code >= 400:
+        raise PeerError(
+            f"peer {client.base_url} answered HTTP {response.status_code} to {method} /{path}"
+            + _details(response)
+        )
+    return response
+
+
+def _details(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict) and body.get("Details"):
+        return f": {body['Details']}"
+    if isinstance(body, dict) and body.get("Message"):
+        return f": {body['Message']}"
+    return ""

@@ -1,0 +1,495 @@
+"""DICOM modalities: /modalities, /tools/dicom-echo, and query/retrieve results in /queries."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+import attrs
+from litestar import Request, Response, delete, get, post, route
+from pydicom import Dataset
+from pydicom.datadict import dictionary_VR
+
+from adapters.dicom.scu import DicomNetworkError
+from adapters.remote_config import REST, get_node, list_nodes
+from api.context import node_of, read_connection, rest_origin
+from api.errors import OrthancCode, OrthancError, not_found_without_body
+from api.params import flag, present
+from domain.dicom_json import TagsFormat, UnknownDicomTag, full_tags, parse_tag, to_format
+from domain.modality_config import ConfigProblem, RemoteNodeConfigError, normalise_modality
+from domain.remote_nodes import MODALITY
+
+MODALITY_ROUTES = [
+    "configuration",
+    "echo",
+    "find",
+    "find-instance",
+    "find-patient",
+    "find-series",
+    "find-study",
+    "find-worklist",
+    "move",
+    "query",
+    "storage-commitment",
+    "store",
+    "store-straight",
+]
+LEVELS = {"patient": "Patient", "study": "Study", "series": "Series", "instance": "Instance"}
+LEVEL_IDENTIFIERS = {
+    "Patient": ("PatientID",),
+    "Study": ("StudyInstanceUID", "AccessionNumber", "PatientID"),
+    "Series": ("SeriesInstanceUID", "StudyInstanceUID", "PatientID"),
+    "Instance": ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "PatientID"),
+}
+MAX_QUERIES = 100  # Orthanc's QueryRetrieveSize
+
+
+def network_error(exc: Exception) -> OrthancError:
+    return OrthancError(OrthancCode.NETWORK_PROTOCOL, str(exc))
+
+
+def config_error(exc: RemoteNodeConfigError) -> OrthancError:
+    code = (
+        OrthancCode.PARAMETER_OUT_OF_RANGE
+        if exc.problem is ConfigProblem.OUT_OF_RANGE
+        else OrthancCode.BAD_FILE_FORMAT
+    )
+    return OrthancError(code, str(exc))
+
+
+def json_body(body: bytes) -> Any:
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "the request body is not JSON") from None
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    value = json_body(body)
+    if not isinstance(value, dict):
+        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "the request body must be a JSON object")
+    return value
+
+
+def empty() -> Response[bytes]:
+    return Response(b"", media_type="text/plain")
+
+
+def modality_of(request: Request, name: str) -> dict[str, Any]:
+    with read_connection(request) as conn:
+        configuration = get_node(conn, MODALITY, name)
+    if configuration is None:
+        raise OrthancError(
+            OrthancCode.INEXISTENT_ITEM, f"No modality with symbolic name: {name}", 404
+        )
+    return configuration
+
+
+def with_timeout(modality: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    timeout = options.get("Timeout")
+    if timeout is None:
+        return modality
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "Timeout must be a non-negative integer")
+    return {**modality, "Timeout": timeout}
+
+
+# ---------------------------------------------------------------------------------------------
+# Definitions
+
+
+@get("/modalities", sync_to_thread=True)
+def list_modalities(request: Request, expand: str | None = None) -> Any:
+    with read_connection(request) as conn:
+        rows = list_nodes(conn, MODALITY)
+    if present(expand):
+        return {row["name"]: row["configuration"] for row in rows}
+    return [row["name"] for row in rows]
+
+
+def modality_routes(request: Request, name: str) -> list[str]:
+    with read_connection(request) as conn:
+        if get_node(conn, MODALITY, name) is None:
+            raise not_found_without_body(f"no modality {name}")
+    return MODALITY_ROUTES
+
+
+@get("/modalities/{name:str}/configuration", sync_to_thread=True)
+def modality_configuration(request: Request, name: str) -> dict[str, Any]:
+    return modality_of(request, name)
+
+
+def put_modality(request: Request, name: str, body: bytes) -> Response[bytes]:
+    try:
+        configuration = normalise_modality(json_body(body))
+    except RemoteNodeConfigError as exc:
+        raise config_error(exc) from None
+    node = node_of(request)
+    position = node.archive.define_remote_node(
+        MODALITY, name, configuration, REST, rest_origin(request)
+    )
+    node.wait_for(position, ("configuration",))
+    return empty()
+
+
+def delete_modality(request: Request, name: str) -> Response[bytes]:
+    node = node_of(request)
+    position = node.archive.remove_remote_node(MODALITY, name, rest_origin(request))
+    if position is None:
+        raise OrthancError(
+            OrthancCode.INEXISTENT_ITEM, f"Unknown DICOM modality with symbolic name: {name}", 404
+        )
+    node.wait_for(position, ("configuration",))
+    return empty()
+
+
+# Litestar 2.25 mixes up three sync_to_thread handlers (GET, PUT, DELETE) on one path: some of
+# them then answer 500 ("coroutine 'sync_to_thread' was never awaited"). One handler per path.
+@route(
+    "/modalities/{name:str}",
+    http_method=["GET", "PUT", "DELETE"],
+    sync_to_thread=True,
+    status_code=200,
+)
+def modality_resource(request: Request, name: str, body: bytes) -> Any:
+    if request.method == "PUT":
+        return put_modality(request, name, body)
+    if request.method == "DELETE":
+        return delete_modality(request, name)
+    return modality_routes(request, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# C-ECHO
+
+
+def _echo(request: Request, modality: dict[str, Any]) -> dict[str, Any]:
+    try:
+        node_of(request).dicom_client.echo(modality)
+    except DicomNetworkError as exc:
+        raise network_error(exc) from None
+    return {}
+
+
+@post("/modalities/{name:str}/echo", sync_to_thread=True, status_code=200)
+def echo_modality(request: Request, name: str, body: bytes) -> dict[str, Any]:
+    modality = with_timeout(modality_of(request, name), json_object(body))
+    return _echo(request, modality)
+
+
+@post("/tools/dicom-echo", sync_to_thread=True, status_code=200)
+def echo_tool(request: Request, body: bytes) -> dict[str, Any]:
+    options = json_body(body)
+    try:
+        modality = normalise_modality(options)
+    except RemoteNodeConfigError as exc:
+        raise config_error(exc) from None
+    return _echo(request, with_timeout(modality, options if isinstance(options, dict) else {}))
+
+
+# ---------------------------------------------------------------------------------------------
+# C-FIND: building identifiers, formatting answers
+
+
+def identifier(query: Any, level: str | None, normalize: bool = True) -> Dataset:
+    """A C-FIND identifier from Orthanc's {"tag or name": "value"} filter."""
+    if not isinstance(query, dict):
+        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "Query must be a JSON object")
+    ds = Dataset()
+    for key, value in query.items():
+        _set_query_value(ds, key, value)
+    if level is not None:
+        ds.QueryRetrieveLevel = level.upper()
+        if normalize:
+            for keyword in LEVEL_IDENTIFIERS[level]:
+                if keyword not in ds:
+                    setattr(ds, keyword, "")
+    return ds
+
+
+def _set_query_value(ds: Dataset, key: str, value: Any) -> None:
+    try:
+        tag = parse_tag(key)
+    except UnknownDicomTag:
+        raise OrthancError(OrthancCode.UNKNOWN_DICOM_TAG, f"Unknown DICOM tag: {key}") from None
+    if not isinstance(value, str):
+        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, f"Value of {key} must be a string")
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        vr = "LO"
+    ds.add_new(tag, vr, value if value or vr != "SQ" else [])
+
+
+def answer_json(ds: Dataset, tags_format: TagsFormat) -> Any:
+    return to_format(full_tags(ds), tags_format)
+
+
+def format_of(short: str | None, simplify: str | None) -> TagsFormat:
+    if flag(simplify):
+        return TagsFormat.SIMPLIFIED
+    if flag(short):
+        return TagsFormat.SHORT
+    return TagsFormat.FULL
+
+
+def _find(
+    request: Request, modality: dict[str, Any], ds: Dataset, model: str = "study"
+) -> list[Dataset]:
+    if model != "worklist":
+        model = "patient" if ds.get("QueryRetrieveLevel") == "PATIENT" else "study"
+    try:
+        return node_of(request).dicom_client.find(modality, ds, model)
+    except DicomNetworkError as exc:
+        raise network_error(exc) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# /queries: in-memory results, as in Orthanc
+
+
+@attrs.define
+class QueryResult:
+    modality: str
+    level: str
+    query: Dataset
+    answers: list[Dataset]
+
+
+class QueryRegistry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queries: OrderedDict[str, QueryResult] = OrderedDict()
+
+    def add(self, result: QueryResult) -> str:
+        query_id = str(uuid.uuid4())
+        with self._lock:
+            self._queries[query_id] = result
+            while len(self._queries) > MAX_QUERIES:
+                self._queries.popitem(last=False)
+        return query_id
+
+    def get(self, query_id: str) -> QueryResult:
+        with self._lock:
+            result = self._queries.get(query_id)
+        if result is None:
+            raise OrthancError(OrthancCode.UNKNOWN_RESOURCE)
+        return result
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._queries)
+
+    def remove(self, query_id: str) -> None:
+        with self._lock:
+            if self._queries.pop(query_id, None) is None:
+                raise OrthancError(OrthancCode.UNKNOWN_RESOURCE)
+
+
+_registry_lock = threading.Lock()
+
+
+def registry(request: Request) -> QueryRegistry:
+    state = request.app.state
+    with _registry_lock:
+        if "queries" not in state:
+            state["queries"] = QueryRegistry()
+        return state["queries"]
+
+
+def _level(value: Any) -> str:
+    level = LEVELS.get(str(value).lower()) if isinstance(value, str) else None
+    if level is None:
+        raise OrthancError(OrthancCode.PARAMETER_OUT_OF_RANGE, f"Unknown query level: {value!r}")
+    return level
+
+
+@post("/modalities/{name:str}/query", sync_to_thread=True, status_code=200)
+def query_modality(request: Request, name: str, body: bytes) -> dict[str, Any]:
+    options = json_object(body)
+    level = _level(options.get("Level"))
+    ds = identifier(options.get("Query", {}), level, options.get("Normalize", True) is not False)
+    modality = with_timeout(modality_of(request, name), options)
+    if options.get("LocalAet") and not modality.get("LocalAet"):
+        modality = {**modality, "LocalAet": str(options["LocalAet"])}
+    answers = _find(request, modality, ds)
+    query_id = registry(request).add(QueryResult(name, level, ds, answers))
+    return {"ID": query_id, "Path": f"/queries/{query_id}"}
+
+
+@get("/queries", sync_to_thread=False)
+def list_queries(request: Request) -> list[str]:
+    return registry(request).ids()
+
+
+@get("/queries/{query_id:str}", sync_to_thread=False)
+def query_routes(request: Request, query_id: str) -> list[str]:
+    registry(request).get(query_id)
+    return ["answers", "level", "modality", "query", "retrieve"]
+
+
+@delete("/queries/{query_id:str}", sync_to_thread=False, status_code=200)
+def delete_query(request: Request, query_id: str) -> Response[bytes]:
+    registry(request).remove(query_id)
+    return empty()
+
+
+@get("/queries/{query_id:str}/answers", sync_to_thread=False)
+def query_answers(
+    request: Request,
+    query_id: str,
+    expand: str | None = None,
+    short: str | None = None,
+    simplify: str | None = None,
+) -> Any:
+    result = registry(request).get(query_id)
+    if present(expand):
+        tags_format = format_of(short, simplify)
+        return [answer_json(answer, tags_format) for answer in result.answers]
+    return [str(index) for index in range(len(result.answers))]
+
+
+def _answer(request: Request, query_id: str, index: str) -> tuple[QueryResult, Dataset]:
+    result = registry(request).get(query_id)
+    if not index.isdigit() or int(index) >= len(result.answers):
+        raise OrthancError(OrthancCode.UNKNOWN_RESOURCE)
+    return result, result.answers[int(index)]
+
+
+_CHILD_QUERIES = {
+    "Patient": ["query-instances", "query-series", "query-studies"],
+    "Study": ["query-instances", "query-series"],
+    "Series": ["query-instances"],
+    "Instance": [],
+}
+
+
+@get("/queries/{query_id:str}/answers/{index:str}", sync_to_thread=False)
+def answer_routes(request: Request, query_id: str, index: str) -> list[str]:
+    result, _answer_ds = _answer(request, query_id, index)
+    return ["content", *_CHILD_QUERIES[result.level], "retrieve"]
+
+
+@get("/queries/{query_id:str}/answers/{index:str}/content", sync_to_thread=False)
+def answer_content(
+    request: Request,
+    query_id: str,
+    index: str,
+    short: str | None = None,
+    simplify: str | None = None,
+) -> Any:
+    _result, answer = _answer(request, query_id, index)
+    return answer_json(answer, format_of(short, simplify))
+
+
+@get("/queries/{query_id:str}/level", sync_to_thread=False)
+def query_level(request: Request, query_id: str) -> Response[bytes]:
+    return Response(registry(request).get(query_id).level.encode(), media_type="text/plain")
+
+
+@get("/queries/{query_id:str}/modality", sync_to_thread=False)
+def query_modality_name(request: Request, query_id: str) -> Response[bytes]:
+    return Response(registry(request).get(query_id).modality.encode(), media_type="text/plain")
+
+
+@get("/queries/{query_id:str}/query", sync_to_thread=False)
+def query_filter(
+    request: Request, query_id: str, short: str | None = None, simplify: str | None = None
+) -> Any:
+    return answer_json(registry(request).get(query_id).query, format_of(short, simplify))
+
+
+# ---------------------------------------------------------------------------------------------
+# Deprecated finds: simplified answers
+
+
+def _simple_find(request: Request, name: str, body: bytes, level: str) -> list[Any]:
+    modality = modality_of(request, name)
+    answers = _find(request, modality, identifier(json_object(body), level))
+    return [answer_json(answer, TagsFormat.SIMPLIFIED) for answer in answers]
+
+
+@post("/modalities/{name:str}/find-patient", sync_to_thread=True, status_code=200)
+def find_patient(request: Request, name: str, body: bytes) -> list[Any]:
+    return _simple_find(request, name, body, "Patient")
+
+
+@post("/modalities/{name:str}/find-study", sync_to_thread=True, status_code=200)
+def find_study(request: Request, name: str, body: bytes) -> list[Any]:
+    return _simple_find(request, name, body, "Study")
+
+
+@post("/modalities/{name:str}/find-series", sync_to_thread=True, status_code=200)
+def find_series(request: Request, name: str, body: bytes) -> list[Any]:
+    return _simple_find(request, name, body, "Series")
+
+
+@post("/modalities/{name:str}/find-instance", sync_to_thread=True, status_code=200)
+def find_instance(request: Request, name: str, body: bytes) -> list[Any]:
+    return _simple_find(request, name, body, "Instance")
+
+
+@post("/modalities/{name:str}/find", sync_to_thread=True, status_code=200)
+def find_hierarchy(request: Request, name: str, body: bytes) -> list[Any]:
+    """Patients matching the filter, each with its "Studies", each with its "Series"."""
+    modality = modality_of(request, name)
+    query = json_object(body)
+    patients = []
+    for patient in _find(request, modality, identifier(query, "Patient")):
+        ids = {"PatientID": str(patient.get("PatientID", ""))}
+        studies = []
+        for study in _find(request, modality, identifier({**query, **ids}, "Study")):
+            uids = {**ids, "StudyInstanceUID": str(study.get("StudyInstanceUID", ""))}
+            series = _find(request, modality, identifier({**query, **uids}, "Series"))
+            item = answer_json(study, TagsFormat.SIMPLIFIED)
+            item["Series"] = [answer_json(s, TagsFormat.SIMPLIFIED) for s in series]
+            studies.append(item)
+        item = answer_json(patient, TagsFormat.SIMPLIFIED)
+        item["Studies"] = studies
+        patients.append(item)
+    return patients
+
+
+@post("/modalities/{name:str}/find-worklist", sync_to_thread=True, status_code=200)
+def find_worklist(request: Request, name: str, body: bytes) -> list[Any]:
+    """Orthanc 1.11: {"Query": {...}, "Short", "Full"}; older clients send the filter alone."""
+    options = json_object(body)
+    query = options.get("Query", options)
+    tags_format = TagsFormat.SIMPLIFIED
+    if options.get("Full") is True:
+        tags_format = TagsFormat.FULL
+    elif options.get("Short") is True:
+        tags_format = TagsFormat.SHORT
+    modality = modality_of(request, name)
+    answers = _find(request, modality, identifier(query, None), model="worklist")
+    return [answer_json(answer, tags_format) for answer in answers]
+
+
+modalities_handlers = [
+    list_modalities,
+    modality_resource,
+    modality_configuration,
+    echo_modality,
+    echo_tool,
+    query_modality,
+    list_queries,
+    query_routes,
+    delete_query,
+    query_answers,
+    answer_routes,
+    answer_content,
+    query_level,
+    query_modality_name,
+    query_filter,
+    find_patient,
+    find_study,
+    find_series,
+    find_instance,
+    find_hierarchy,
+    find_worklist,
+]

@@ -1,0 +1,92 @@
+"""Orthanc peers: /peers definitions and /peers/{id}/system."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, route
+
+from adapters.peer_client import PeerError
+from adapters.remote_config import REST, get_node, list_nodes
+from api.context import node_of, read_connection, rest_origin
+from api.errors import OrthancCode, OrthancError, not_found_without_body
+from api.routes.modalities import config_error, empty, json_body, network_error
+from domain.modality_config import RemoteNodeConfigError, normalise_peer, public_peer
+from domain.remote_nodes import PEER
+
+PEER_ROUTES = ["configuration", "store", "store-straight", "system"]
+
+
+def peer_of(request: Request, name: str) -> dict[str, Any]:
+    with read_connection(request) as conn:
+        configuration = get_node(conn, PEER, name)
+    if configuration is None:
+        raise OrthancError(OrthancCode.INEXISTENT_ITEM, f"No peer with symbolic name: {name}", 404)
+    return configuration
+
+
+@get("/peers", sync_to_thread=True)
+def list_peers(request: Request, expand: str | None = None) -> Any:
+    with read_connection(request) as conn:
+        rows = list_nodes(conn, PEER)
+    if expand is not None:
+        return {row["name"]: public_peer(row["configuration"]) for row in rows}
+    return [row["name"] for row in rows]
+
+
+def peer_routes(request: Request, name: str) -> list[str]:
+    with read_connection(request) as conn:
+        if get_node(conn, PEER, name) is None:
+            raise not_found_without_body(f"no peer {name}")
+    return PEER_ROUTES
+
+
+@get("/peers/{name:str}/configuration", sync_to_thread=True)
+def peer_configuration(request: Request, name: str) -> dict[str, Any]:
+    return public_peer(peer_of(request, name))
+
+
+def put_peer(request: Request, name: str, body: bytes) -> Response[bytes]:
+    try:
+        configuration = normalise_peer(json_body(body))
+    except RemoteNodeConfigError as exc:
+        raise config_error(exc) from None
+    node = node_of(request)
+    position = node.archive.define_remote_node(
+        PEER, name, configuration, REST, rest_origin(request)
+    )
+    node.wait_for(position, ("configuration",))
+    return empty()
+
+
+def delete_peer(request: Request, name: str) -> Response[bytes]:
+    node = node_of(request)
+    position = node.archive.remove_remote_node(PEER, name, rest_origin(request))
+    if position is None:
+        raise OrthancError(OrthancCode.INEXISTENT_ITEM, f"Unknown Orthanc peer: {name}", 404)
+    node.wait_for(position, ("configuration",))
+    return empty()
+
+
+@route(
+    "/peers/{name:str}", http_method=["GET", "PUT", "DELETE"], sync_to_thread=True, status_code=200
+)
+def peer_resource(request: Request, name: str, body: bytes) -> Any:
+    """One handler for the three methods (see api.routes.modalities.modality_resource)."""
+    if request.method == "PUT":
+        return put_peer(request, name, body)
+    if request.method == "DELETE":
+        return delete_peer(request, name)
+    return peer_routes(request, name)
+
+
+@get("/peers/{name:str}/system", sync_to_thread=True)
+def peer_system(request: Request, name: str) -> Any:
+    peer = peer_of(request, name)
+    try:
+        return node_of(request).peer_client.system(peer)
+    except PeerError as exc:
+        raise network_error(exc) from None
+
+
+peers_handlers = [list_peers, peer_resource, peer_configuration, peer_system]

@@ -1,0 +1,636 @@
+"""Chronicle's DICOM server, used through its port as modalities use it (pynetdicom and DCMTK)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from pydicom import Dataset, dcmread
+from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import (
+    CTImageStorage,
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+
+from adapters.database import DatabaseAddress
+from domain.main_tags import orthanc_id
+from tests.support.dicom_factory import ROOT, make_instance
+from tests.support.server import ChronicleProcess, free_port
+from tests.support.storage_scp import StorageSCP
+
+CALLING = "TESTSCU"
+CHRONICLE = "CHRONICLE"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "dicom-corpus"
+CORPUS_FILES = [
+    "ColorTestMalaterre.dcm",
+    "Encodings/ISO_IR13.dcm",
+    "TransferSyntaxes/1.2.840.10008.1.2.1.dcm",
+    "TransferSyntaxes/1.2.840.10008.1.2.4.50.dcm",
+    "TransferSyntaxes/1.2.840.10008.1.2.4.70.dcm",
+    "TransferSyntaxes/1.2.840.10008.1.2.5.dcm",
+    "MarekLatin2.dcm",
+    "sample-pdf.dcm",
+]
+STUDY_A, STUDY_B, STUDY_C = (generate_uid(ROOT) for _ in range(3))
+SERIES_A1, SERIES_A2, SERIES_B1, SERIES_C1 = (generate_uid(ROOT) for _ in range(4))
+
+
+def _dataset(data: bytes, **changes: Any) -> Dataset:
+    ds = dcmread(io.BytesIO(data))
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def synthetic_instances() -> list[Dataset]:
+    """Two patients, three studies, four series (CT, MR), seven instances."""
+    a = dict(patient_id="P-A", patient_name="Qwertz^John", study_uid=STUDY_A)
+    b = dict(patient_id="P-B", patient_name="Müller^Jürgen", study_uid=STUDY_B)
+    made = [
+        _dataset(make_instance(**a, series_uid=SERIES_A1, instance_number=n)) for n in (1, 2, 3)
+    ]
+    made += [
+        _dataset(make_instance(**a, series_uid=SERIES_A2, modality="MR"), StudyDate="20240115")
+    ]
+    made += [
+        _dataset(
+            make_instance(**b, series_uid=SERIES_B1, instance_number=n),
+            StudyDate="20230610",
+            SpecificCharacterSet="ISO_IR 192",
+        )
+        for n in (1, 2)
+    ]
+    made += [
+        _dataset(
+            make_instance(patient_id="P-A", study_uid=STUDY_C, series_uid=SERIES_C1),
+            StudyDate="20240301",
+            StudyDescription="third",
+        )
+    ]
+    return made
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def destination() -> Iterator[StorageSCP]:
+    scp = StorageSCP("DEST").start()
+    yield scp
+    scp.stop()
+
+
+@pytest.fixture(scope="module")
+def refusing() -> Iterator[StorageSCP]:
+    scp = StorageSCP("REFUSER", status=0xA700).start()
+    yield scp
+    scp.stop()
+
+
+def _module_database(postgres: DatabaseAddress) -> str:
+    name = f"chronicle_test_dicom_scp_{os.getpid()}"
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://{postgres.user}@/{name}?host={postgres.host}&port={postgres.port}"
+
+
+@pytest.fixture(scope="module")
+def chronicle(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: DatabaseAddress,
+    destination: StorageSCP,
+    refusing: StorageSCP,
+) -> Iterator[ChronicleProcess]:
+    root = tmp_path_factory.mktemp("dicom-scp")
+    config = {
+        "DicomAet": CHRONICLE,
+        "DicomModalities": {
+            "tester": {"AET": CALLING, "Host": "127.0.0.1", "Port": 104},
+            "dest": destination.modality(),
+            "refuser": refusing.modality(),
+            "nofind": {"AET": "NOFIND", "Host": "127.0.0.1", "Port": 104, "AllowFind": False},
+        },
+    }
+    (root / "orthanc.json").write_text(json.dumps(config))
+    port = free_port()
+    process = ChronicleProcess(
+        root / "data",
+        _module_database(postgres),
+        "--config",
+        str(root / "orthanc.json"),
+        "--dicom-port",
+        str(port),
+    )
+    process.dicom_port = port  # type: ignore[attr-defined]
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def stored(chronicle: ChronicleProcess) -> list[Dataset]:
+    instances = synthetic_instances()
+    assoc = _associate(chronicle, [CTImageStorage])
+    try:
+        for ds in instances:
+            assert assoc.send_c_store(ds).Status == 0x0000
+    finally:
+        assoc.release()
+    return instances
+
+
+def _ae(aet: str = CALLING) -> AE:
+    ae = AE(ae_title=aet)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
+    return ae
+
+
+def _associate(
+    chronicle: ChronicleProcess,
+    contexts: list[str],
+    aet: str = CALLING,
+    called: str = CHRONICLE,
+    **kwargs: Any,
+) -> Any:
+    ae = _ae(aet)
+    for context in contexts:
+        ae.add_requested_context(context)
+    return ae.associate("127.0.0.1", chronicle.dicom_port, ae_title=called, **kwargs)  # type: ignore[attr-defined]
+
+
+def _instance_id(ds: Dataset) -> str:
+    return orthanc_id(
+        ds.get("PatientID", ""), ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+    )
+
+
+def _find(chronicle: ChronicleProcess, query: Dataset, model: str = "study") -> list[Dataset]:
+    context = {
+        "study": StudyRootQueryRetrieveInformationModelFind,
+        "patient": PatientRootQueryRetrieveInformationModelFind,
+    }[model]
+    assoc = _associate(chronicle, [context])
+    assert assoc.is_established
+    try:
+        answers, final = [], None
+        for status, identifier in assoc.send_c_find(query, context):
+            if status.Status in (0xFF00, 0xFF01):
+                answers.append(identifier)
+            else:
+                final = status.Status
+        assert final == 0x0000
+        return answers
+    finally:
+        assoc.release()
+
+
+def _query(level: str, **keys: Any) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    for keyword, value in keys.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+# --- echo, security ---------------------------------------------------------------------------
+
+
+def test_echo_from_known_and_unknown_aets(chronicle: ChronicleProcess) -> None:
+    for aet in (CALLING, "STRANGER"):
+        assoc = _associate(chronicle, [Verification], aet=aet)
+        assert assoc.is_established
+        assert assoc.send_c_echo().Status == 0x0000
+        assoc.release()
+
+
+def test_wrong_called_aet_is_rejected(chronicle: ChronicleProcess) -> None:
+    assoc = _associate(chronicle, [Verification], called="SOMEONEELSE")
+    assert assoc.is_rejected
+
+
+def test_unknown_calling_aet_cannot_store_or_find(chronicle: ChronicleProcess) -> None:
+    for context in (CTImageStorage, StudyRootQueryRetrieveInformationModelFind):
+        assoc = _associate(chronicle, [context], aet="STRANGER")
+        assert assoc.is_rejected
+
+
+def test_modality_without_allow_find_cannot_query(chronicle: ChronicleProcess) -> None:
+    assoc = _associate(chronicle, [StudyRootQueryRetrieveInformationModelFind], aet="NOFIND")
+    assert assoc.is_rejected
+    assoc = _associate(
+        chronicle, [CTImageStorage, StudyRootQueryRetrieveInformationModelFind], aet="NOFIND"
+    )
+    assert assoc.is_established
+    assert [cx.abstract_syntax for cx in assoc.accepted_contexts] == [CTImageStorage]
+    assoc.release()
+
+
+# --- C-STORE ----------------------------------------------------------------------------------
+
+
+def test_store_corpus_files_records_the_dicom_origin(chronicle: ChronicleProcess) -> None:
+    if not CORPUS.is_dir():
+        pytest.skip("the shared DICOM corpus is not beside this checkout")
+    datasets = [dcmread(CORPUS / name) for name in CORPUS_FILES]
+    ae = _ae()
+    for ds in datasets:
+        ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    assoc = ae.associate("127.0.0.1", chronicle.dicom_port, ae_title=CHRONICLE)  # type: ignore[attr-defined]
+    try:
+        statuses = [assoc.send_c_store(ds).Status for ds in datasets]
+    finally:
+        assoc.release()
+    assert statuses == [0x0000] * len(datasets)
+    with chronicle.client() as http:
+        for ds in datasets:
+            instance = _instance_id(ds)
+            assert http.get(f"/instances/{instance}").status_code == 200
+            metadata = http.get(f"/instances/{instance}/metadata?expand").json()
+            assert metadata["RemoteAET"] == CALLING
+            assert metadata["CalledAET"] == CHRONICLE
+            assert metadata["Origin"] == "DicomProtocol"
+            assert metadata["TransferSyntax"] == ds.file_meta.TransferSyntaxUID
+
+
+def test_store_is_idempotent_and_invalid_files_store_nothing(chronicle: ChronicleProcess) -> None:
+    ds = _dataset(make_instance(patient_id="P-INVALID"))
+    del ds.StudyInstanceUID  # Orthanc's identifiers are mandatory
+    good = _dataset(make_instance(patient_id="P-TWICE"))
+    assoc = _associate(chronicle, [CTImageStorage])
+    try:
+        assert assoc.send_c_store(good).Status == 0x0000
+        assert assoc.send_c_store(good).Status == 0x0000
+        status = assoc.send_c_store(ds).Status
+    finally:
+        assoc.release()
+    assert status >= 0xA000
+    with chronicle.client() as http:
+        patients = [p["MainDicomTags"]["PatientID"] for p in http.get("/patients?expand").json()]
+    assert "P-INVALID" not in patients
+    assert patients.count("P-TWICE") == 1
+
+
+def test_unknown_sop_class_is_refused_by_default(chronicle: ChronicleProcess) -> None:
+    if not CORPUS.is_dir():
+        pytest.skip("the shared DICOM corpus is not beside this checkout")
+    ds = dcmread(CORPUS / "UnknownSopClassUid.dcm")
+    assoc = _associate(chronicle, [ds.SOPClassUID])
+    assert assoc.is_rejected or not assoc.accepted_contexts
+    if assoc.is_established:
+        assoc.release()
+
+
+# --- C-FIND -----------------------------------------------------------------------------------
+
+
+def test_find_patients_with_wildcards_and_counters(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    query = _query(
+        "PATIENT",
+        PatientName="qwertz*",
+        PatientID="",
+        NumberOfPatientRelatedStudies="",
+        NumberOfPatientRelatedSeries="",
+        NumberOfPatientRelatedInstances="",
+        PatientBirthDate="",
+    )
+    answers = _find(chronicle, query, "patient")
+    assert len(answers) == 1
+    answer = answers[0]
+    assert answer.PatientID == "P-A"
+    assert str(answer.PatientName) == "Qwertz^John"
+    assert answer.QueryRetrieveLevel == "PATIENT"
+    assert answer.RetrieveAETitle == CHRONICLE
+    assert (
+        answer.NumberOfPatientRelatedStudies,
+        answer.NumberOfPatientRelatedSeries,
+        answer.NumberOfPatientRelatedInstances,
+    ) == (2, 3, 5)
+    assert answer.PatientBirthDate == "19800102"
+
+
+def test_find_patient_with_question_mark_and_utf8_answer(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    answers = _find(chronicle, _query("PATIENT", PatientID="P-?", PatientName=""), "patient")
+    names = {a.PatientID: a for a in answers}
+    assert set(names) == {"P-A", "P-B"}
+    assert str(names["P-B"].PatientName) == "Müller^Jürgen"
+    assert names["P-B"].SpecificCharacterSet == "ISO_IR 192"
+
+
+def test_find_studies_by_date_range_and_computed_attributes(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    query = _query(
+        "STUDY",
+        StudyDate="20240101-20241231",
+        StudyInstanceUID="",
+        PatientID="P-A",
+        ModalitiesInStudy="",
+        NumberOfStudyRelatedSeries="",
+        NumberOfStudyRelatedInstances="",
+        SOPClassesInStudy="",
+        StudyDescription="",
+        InstitutionName="",
+    )
+    answers = {a.StudyInstanceUID: a for a in _find(chronicle, query)}
+    assert set(answers) == {STUDY_A, STUDY_C}
+    study = answers[STUDY_A]
+    assert list(study.ModalitiesInStudy) == ["CT", "MR"]
+    assert (study.NumberOfStudyRelatedSeries, study.NumberOfStudyRelatedInstances) == (2, 4)
+    assert study.SOPClassesInStudy == CTImageStorage
+    assert study.InstitutionName == ""
+    assert answers[STUDY_C].StudyDescription == "third"
+    assert "SpecificCharacterSet" not in study
+    open_ended = _query("STUDY", StudyDate="20240201-", StudyInstanceUID="")
+    assert [a.StudyInstanceUID for a in _find(chronicle, open_ended)] == [STUDY_C]
+    until = _query("STUDY", StudyDate="-20231231", PatientID="P-?", StudyInstanceUID="")
+    assert [a.StudyInstanceUID for a in _find(chronicle, until)] == [STUDY_B]
+
+
+def test_find_studies_by_modalities_in_study(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    query = _query("STUDY", ModalitiesInStudy="MR", PatientID="P-*", StudyInstanceUID="")
+    answers = _find(chronicle, query)
+    assert [a.StudyInstanceUID for a in answers] == [STUDY_A]
+    assert list(answers[0].ModalitiesInStudy) == ["CT", "MR"]
+    listed = _query("STUDY", ModalitiesInStudy=["MR", "US"], PatientID="P-A", StudyInstanceUID="")
+    assert [a.StudyInstanceUID for a in _find(chronicle, listed)] == [STUDY_A]
+
+
+def test_find_series_with_uid_list_and_wildcard(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    query = _query(
+        "SERIES",
+        StudyInstanceUID=[STUDY_A, STUDY_B],
+        Modality="C?",
+        SeriesInstanceUID="",
+        NumberOfSeriesRelatedInstances="",
+    )
+    answers = {a.SeriesInstanceUID: a for a in _find(chronicle, query)}
+    assert set(answers) == {SERIES_A1, SERIES_B1}
+    assert answers[SERIES_A1].NumberOfSeriesRelatedInstances == 3
+    assert answers[SERIES_B1].NumberOfSeriesRelatedInstances == 2
+    case_sensitive = _query("SERIES", StudyInstanceUID=STUDY_A, Modality="ct", SeriesInstanceUID="")
+    assert _find(chronicle, case_sensitive) == []
+
+
+def test_find_instances(chronicle: ChronicleProcess, stored: list[Dataset]) -> None:
+    wanted = [ds.SOPInstanceUID for ds in stored[:2]]
+    query = _query(
+        "IMAGE",
+        StudyInstanceUID=STUDY_A,
+        SeriesInstanceUID=SERIES_A1,
+        SOPInstanceUID=wanted,
+        InstanceNumber="",
+        SOPClassUID="",
+        PatientName="",
+    )
+    answers = _find(chronicle, query)
+    assert [a.SOPInstanceUID for a in answers] == wanted
+    assert [a.InstanceNumber for a in answers] == [1, 2]
+    assert {a.SOPClassUID for a in answers} == {CTImageStorage}
+    assert {str(a.PatientName) for a in answers} == {"Qwertz^John"}
+    everything = _query("IMAGE", SeriesInstanceUID=SERIES_A1, SOPInstanceUID="")
+    assert len(_find(chronicle, everything)) == 3
+
+
+def test_find_refuses_a_missing_level(chronicle: ChronicleProcess, stored: list[Dataset]) -> None:
+    assoc = _associate(chronicle, [StudyRootQueryRetrieveInformationModelFind])
+    query = Dataset()
+    query.PatientID = ""
+    statuses = [
+        s.Status for s, _ in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind)
+    ]
+    assoc.release()
+    assert statuses and statuses[-1] >= 0xA000
+
+
+# --- C-MOVE, C-GET ----------------------------------------------------------------------------
+
+
+def _move(
+    chronicle: ChronicleProcess, query: Dataset, destination: str, model: str = "study"
+) -> list[Dataset]:
+    context = {
+        "study": StudyRootQueryRetrieveInformationModelMove,
+        "patient": PatientRootQueryRetrieveInformationModelMove,
+    }[model]
+    assoc = _associate(chronicle, [context])
+    assert assoc.is_established
+    try:
+        return [status for status, _ in assoc.send_c_move(query, destination, context)]
+    finally:
+        assoc.release()
+
+
+def test_move_a_study_to_a_known_modality(
+    chronicle: ChronicleProcess, stored: list[Dataset], destination: StorageSCP
+) -> None:
+    destination.received.clear()
+    responses = _move(chronicle, _query("STUDY", StudyInstanceUID=STUDY_A), "DEST")
+    final = responses[-1]
+    assert final.Status == 0x0000
+    assert (final.NumberOfCompletedSuboperations, final.NumberOfFailedSuboperations) == (4, 0)
+    assert [r.Status for r in responses[:-1]] == [0xFF00] * 4
+    sent = {ds.SOPInstanceUID: ds for ds in stored if ds.StudyInstanceUID == STUDY_A}
+    assert set(destination.received) == set(sent)
+    with chronicle.client() as http:
+        for uid, data in destination.received.items():
+            original = http.get(f"/instances/{_instance_id(sent[uid])}/file").content
+            assert _dataset_bytes(data) == _dataset_bytes(original)
+        exports = http.get("/exports").json()["Exports"]
+    moved = [e for e in exports if e["SOPInstanceUID"] in sent]
+    assert len(moved) == 4
+    assert {(e["RemoteModality"], e["Status"]) for e in moved} == {("dest", "Success")}
+
+
+def _dataset_bytes(file_bytes: bytes) -> bytes:
+    """The dataset after the file meta information."""
+    stream = io.BytesIO(file_bytes)
+    read_preamble(stream, False)
+    _read_file_meta_info(stream)
+    return file_bytes[stream.tell() :]
+
+
+def test_move_to_an_unknown_destination_fails_with_a801(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    responses = _move(chronicle, _query("STUDY", StudyInstanceUID=STUDY_A), "NOWHERE")
+    assert responses[-1].Status == 0xA801
+
+
+def test_move_to_a_refusing_destination_reports_every_failure(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    query = _query("SERIES", StudyInstanceUID=STUDY_B, SeriesInstanceUID=SERIES_B1)
+    context = PatientRootQueryRetrieveInformationModelMove
+    assoc = _associate(chronicle, [context])
+    try:
+        responses = list(assoc.send_c_move(query, "REFUSER", context))
+    finally:
+        assoc.release()
+    final, identifier = responses[-1]
+    assert final.Status == 0xA702
+    assert final.NumberOfFailedSuboperations == 2
+    expected = {ds.SOPInstanceUID for ds in stored if ds.SeriesInstanceUID == SERIES_B1}
+    assert set(identifier.FailedSOPInstanceUIDList) == expected
+    with chronicle.client() as http:
+        exports = http.get("/exports").json()["Exports"]
+    failed = [e for e in exports if e["RemoteModality"] == "refuser"]
+    assert len(failed) == 2
+    assert {e["Status"] for e in failed} == {"Failure"}
+
+
+def test_get_a_series(chronicle: ChronicleProcess, stored: list[Dataset]) -> None:
+    received: dict[str, Dataset] = {}
+
+    def on_store(event: Any) -> int:
+        received[event.request.AffectedSOPInstanceUID] = event.dataset
+        return 0x0000
+
+    ae = _ae()
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CTImageStorage, [ExplicitVRLittleEndian])
+    roles = [build_role(CTImageStorage, scp_role=True)]
+    assoc = ae.associate(
+        "127.0.0.1",
+        chronicle.dicom_port,  # type: ignore[attr-defined]
+        ae_title=CHRONICLE,
+        ext_neg=roles,
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    try:
+        query = _query("SERIES", StudyInstanceUID=STUDY_A, SeriesInstanceUID=SERIES_A1)
+        responses = [
+            s for s, _ in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet)
+        ]
+    finally:
+        assoc.release()
+    final = responses[-1]
+    assert final.Status == 0x0000
+    assert final.NumberOfCompletedSuboperations == 3
+    expected = {ds.SOPInstanceUID: ds for ds in stored if ds.SeriesInstanceUID == SERIES_A1}
+    assert set(received) == set(expected)
+    for uid, ds in received.items():
+        assert ds.PixelData == expected[uid].PixelData
+        assert ds.PatientName == expected[uid].PatientName
+
+
+# --- DCMTK ------------------------------------------------------------------------------------
+
+
+def _dcmtk(tool: str) -> str:
+    path = f"/usr/bin/{tool}"
+    if not os.path.exists(path) or shutil.which(path) is None:
+        pytest.skip(f"DCMTK {tool} is not installed")
+    return path
+
+
+def _run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TCP_NODELAY": "1"},
+        check=False,
+    )
+
+
+def _endpoint(chronicle: ChronicleProcess) -> list[str]:
+    return ["-aet", CALLING, "-aec", CHRONICLE, "127.0.0.1", str(chronicle.dicom_port)]  # type: ignore[attr-defined]
+
+
+def test_dcmtk_echo_store_find_move_get(
+    chronicle: ChronicleProcess,
+    stored: list[Dataset],
+    destination: StorageSCP,
+    tmp_path: Path,
+) -> None:
+    echo = _run(_dcmtk("echoscu"), *_endpoint(chronicle))
+    assert echo.returncode == 0, echo.stderr
+
+    path = tmp_path / "one.dcm"
+    path.write_bytes(make_instance(patient_id="P-DCMTK", patient_name="Dcmtk^Test"))
+    store = _run(_dcmtk("storescu"), *_endpoint(chronicle), str(path))
+    assert store.returncode == 0, store.stderr
+    uid = dcmread(path).SOPInstanceUID
+
+    find = _run(
+        _dcmtk("findscu"), "-S", "+sr", "-k", "QueryRetrieveLevel=IMAGE", "-k", "PatientID=P-DCMTK",
+        "-k", "SOPInstanceUID", *_endpoint(chronicle),
+    )  # fmt: skip
+    assert find.returncode == 0, find.stderr
+    assert uid in find.stderr + find.stdout
+
+    destination.received.clear()
+    move = _run(
+        _dcmtk("movescu"), "-S", "-aem", "DEST", "-k", "QueryRetrieveLevel=STUDY",
+        "-k", f"StudyInstanceUID={dcmread(path).StudyInstanceUID}", *_endpoint(chronicle),
+    )  # fmt: skip
+    assert move.returncode == 0, move.stderr
+    assert set(destination.received) == {uid}
+
+    output = tmp_path / "got"
+    output.mkdir()
+    get = _run(
+        _dcmtk("getscu"), "-S", "-od", str(output), "-k", "QueryRetrieveLevel=IMAGE",
+        "-k", f"StudyInstanceUID={dcmread(path).StudyInstanceUID}",
+        "-k", f"SeriesInstanceUID={dcmread(path).SeriesInstanceUID}",
+        "-k", f"SOPInstanceUID={uid}", *_endpoint(chronicle),
+    )  # fmt: skip
+    assert get.returncode == 0, get.stderr
+    files = list(output.iterdir())
+    assert len(files) == 1
+    assert dcmread(files[0]).SOPInstanceUID == uid
+
+
+def test_unknown_sop_classes_and_unknown_aets_when_configured(
+    tmp_path: Path, database_url: str
+) -> None:
+    if not CORPUS.is_dir():
+        pytest.skip("the shared DICOM corpus is not beside this checkout")
+    config = tmp_path / "orthanc.json"
+    config.write_text(json.dumps({"UnknownSopClassAccepted": True, "DicomAlwaysAllowStore": True}))
+    port = free_port()
+    process = ChronicleProcess(
+        tmp_path / "data", database_url, "--config", str(config), "--dicom-port", str(port)
+    )
+    process.dicom_port = port  # type: ignore[attr-defined]
+    process.start()
+    try:
+        ds = dcmread(CORPUS / "UnknownSopClassUid.dcm")
+        assoc = _associate(process, [ds.SOPClassUID], aet="ANYONE")
+        assert assoc.is_established
+        assert assoc.send_c_store(ds).Status == 0x0000
+        assoc.release()
+        with process.client() as http:
+            instance = http.get(f"/instances/{_instance_id(ds)}/metadata?expand").json()
+        assert instance["SopClassUid"] == ds.SOPClassUID
+        assert instance["RemoteAET"] == "ANYONE"
+    finally:
+        process.stop()

@@ -1,0 +1,156 @@
+"""Store jobs to a real DICOM modality, the jobs API, and the exports log with its audit trail."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pydicom
+import pytest
+
+from tests.support.dicom_factory import make_series
+from tests.support.server import ChronicleProcess, free_port
+from tests.support.storage_scp import StorageSCP
+
+
+@pytest.fixture
+def destination() -> Iterator[StorageSCP]:
+    scp = StorageSCP("DEST").start()
+    try:
+        yield scp
+    finally:
+        scp.stop()
+
+
+@pytest.fixture
+def archive(tmp_path: Path, database_url: str, destination: StorageSCP) -> Iterator[httpx.Client]:
+    config = tmp_path / "orthanc.json"
+    config.write_text(
+        json.dumps(
+            {
+                "DicomModalities": {
+                    "dest": destination.modality(),
+                    "closed": ["CLOSED", "127.0.0.1", free_port()],
+                }
+            }
+        )
+    )
+    server = ChronicleProcess(tmp_path / "data", database_url, "--config", str(config))
+    server.start()
+    try:
+        with server.client() as client:
+            yield client
+    finally:
+        server.stop()
+
+
+def upload_study(client: httpx.Client, count: int = 3) -> tuple[str, list[str]]:
+    answers = [client.post("/instances", content=f).json() for f in make_series(count, "EXP1")]
+    return answers[0]["ParentStudy"], [a["ID"] for a in answers]
+
+
+def sop_uid(client: httpx.Client, instance_id: str) -> str:
+    return client.get(f"/instances/{instance_id}/simplified-tags").json()["SOPInstanceUID"]
+
+
+def test_synchronous_store_sends_every_instance_and_logs_each_export(
+    archive: httpx.Client, destination: StorageSCP
+) -> None:
+    study, instances = upload_study(archive)
+    answer = archive.post("/modalities/dest/store", content=study)
+    assert answer.status_code == 200, answer.text
+    content = answer.json()
+    assert content["InstancesCount"] == 3 and content["FailedInstancesCount"] == 0
+    assert content["RemoteAet"] == "DEST" and content["ParentResources"] == [study]
+    expected = {sop_uid(archive, i) for i in instances}
+    assert set(destination.received) == expected
+    for uid, data in destination.received.items():
+        assert pydicom.dcmread(io.BytesIO(data), force=True).SOPInstanceUID == uid
+
+    exports = archive.get("/exports").json()
+    assert [e["ID"] for e in exports["Exports"]] == instances
+    assert {e["RemoteModality"] for e in exports["Exports"]} == {"dest"}
+    assert {e["Status"] for e in exports["Exports"]} == {"Success"}
+    assert exports["Done"] is True and exports["Last"] == exports["Exports"][-1]["Seq"]
+    jobs = archive.get("/jobs", params={"expand": ""}).json()
+    assert [(j["Type"], j["State"], j["Progress"]) for j in jobs] == [
+        ("DicomModalityStore", "Success", 100)
+    ]
+
+
+def test_asynchronous_store_runs_as_a_job(archive: httpx.Client, destination: StorageSCP) -> None:
+    _, instances = upload_study(archive, 2)
+    body = {"Resources": instances, "Asynchronous": True, "Priority": 3}
+    answer = archive.post("/modalities/dest/store", json=body).json()
+    assert answer["Path"] == f"/jobs/{answer['ID']}"
+    job = wait_for_job(archive, answer["ID"])
+    assert job["State"] == "Success" and job["Priority"] == 3
+    assert job["Content"]["InstancesCount"] == 2
+    assert len(destination.received) == 2
+    cancel = archive.post(f"/jobs/{answer['ID']}/cancel")
+    assert cancel.status_code == 400 and cancel.json()["OrthancStatus"] == 6
+
+
+def test_refusing_destination_fails_the_job_and_logs_the_failures(archive: httpx.Client) -> None:
+    study, instances = upload_study(archive, 2)
+    answer = archive.post("/modalities/closed/store", content=study)
+    assert answer.status_code == 500
+    assert answer.json()["OrthancError"] == "Error in the network protocol"
+    exports = archive.get("/exports").json()["Exports"]
+    assert [(e["ID"], e["Status"]) for e in exports] == [(i, "Failure") for i in instances]
+    assert all(e["Error"] for e in exports)
+    (job,) = archive.get("/jobs", params={"expand": ""}).json()
+    assert job["State"] == "Failure" and job["ErrorCode"] == 9 and job["ErrorDetails"]
+    resubmitted = archive.post(f"/jobs/{job['ID']}/resubmit")
+    assert resubmitted.status_code == 200
+    assert wait_for_job(archive, job["ID"])["State"] == "Failure"
+
+
+def test_bad_store_requests_change_nothing(archive: httpx.Client) -> None:
+    study, _ = upload_study(archive, 1)
+    unknown_modality = archive.post("/modalities/nope/store", content=study)
+    assert unknown_modality.status_code == 404
+    unknown_resource = archive.post("/modalities/dest/store", json=["0" * 8 + "-" * 0])
+    assert unknown_resource.status_code == 404
+    assert archive.get("/jobs").json() == []
+    assert archive.get("/exports").json()["Exports"] == []
+    assert archive.get("/jobs/not-a-job").status_code == 404
+
+
+def test_clearing_exports_hides_them_but_the_audit_keeps_everything(
+    archive: httpx.Client,
+) -> None:
+    study, instances = upload_study(archive, 2)
+    assert archive.post("/modalities/dest/store", content=study).status_code == 200
+    cleared = archive.delete("/exports")
+    assert cleared.status_code == 200 and cleared.text == ""
+    after = archive.get("/exports").json()
+    assert after["Exports"] == [] and after["Last"] > 0
+
+    audit = archive.get("/exports/audit", params={"destination": "dest"}).json()
+    assert [row["ID"] for row in audit] == instances
+    assert {row["Channel"] for row in audit} == {"REST"}
+    today = time.strftime("%Y%m%d", time.gmtime())
+    by_patient = archive.get("/exports/audit", params={"patient": "EXP1", "start": today})
+    assert len(by_patient.json()) == 2
+    assert archive.get("/exports/audit", params={"destination": "other"}).json() == []
+    download = archive.get("/exports/audit", params={"format": "csv", "study": study})
+    assert download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert [row["ID"] for row in rows] == instances
+    assert {row["Status"] for row in rows} == {"Success"}
+    assert archive.get("/exports/audit", params={"start": "yesterday"}).status_code == 400
+
+
+def wait_for_job(client: httpx.Client, job_id: str, attempts: int = 600) -> dict:
+    for _ in range(attempts):
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["State"] in ("Success", "Failure"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
