@@ -28,7 +28,31 @@ def destination() -> Iterator[StorageSCP]:
 
 
 @pytest.fixture
-def archive(tmp_path: Path, database_url: str, destination: StorageSCP) -> Iterator[httpx.Client]:
+def refusing() -> Iterator[StorageSCP]:
+    scp = StorageSCP("REFUSE", status=0xA700).start()
+    try:
+        yield scp
+    finally:
+        scp.stop()
+
+
+@pytest.fixture
+def vanishing() -> Iterator[StorageSCP]:
+    scp = StorageSCP("VANISH", abort_after=1).start()
+    try:
+        yield scp
+    finally:
+        scp.stop()
+
+
+@pytest.fixture
+def archive(
+    tmp_path: Path,
+    database_url: str,
+    destination: StorageSCP,
+    refusing: StorageSCP,
+    vanishing: StorageSCP,
+) -> Iterator[httpx.Client]:
     config = tmp_path / "orthanc.json"
     config.write_text(
         json.dumps(
@@ -36,6 +60,8 @@ def archive(tmp_path: Path, database_url: str, destination: StorageSCP) -> Itera
                 "DicomModalities": {
                     "dest": destination.modality(),
                     "closed": ["CLOSED", "127.0.0.1", free_port()],
+                    "refusing": refusing.modality(),
+                    "vanishing": vanishing.modality(),
                 }
             }
         )
@@ -109,6 +135,33 @@ def test_refusing_destination_fails_the_job_and_logs_the_failures(archive: httpx
     resubmitted = archive.post(f"/jobs/{job['ID']}/resubmit")
     assert resubmitted.status_code == 200
     assert wait_for_job(archive, job["ID"])["State"] == "Failure"
+
+
+def test_a_destination_refusing_each_instance_fails_the_job_with_its_status(
+    archive: httpx.Client, refusing: StorageSCP
+) -> None:
+    study, instances = upload_study(archive, 2)
+    answer = archive.post("/modalities/refusing/store", content=study)
+    assert answer.status_code == 500
+    assert answer.json()["Details"] == "2 of 2 instances failed"
+    exports = archive.get("/exports").json()["Exports"]
+    assert [(e["ID"], e["Status"]) for e in exports] == [(i, "Failure") for i in instances]
+    assert all("a700" in e["Error"].lower() for e in exports), exports
+    assert refusing.received == {}
+
+
+def test_a_destination_closing_mid_transfer_claims_no_partial_success(
+    archive: httpx.Client, vanishing: StorageSCP
+) -> None:
+    study, instances = upload_study(archive, 3)
+    answer = archive.post("/modalities/vanishing/store", content=study)
+    assert answer.status_code == 500
+    statuses = {e["ID"]: e["Status"] for e in archive.get("/exports").json()["Exports"]}
+    assert set(statuses) == set(instances)
+    delivered = {i for i, status in statuses.items() if status == "Success"}
+    assert len(delivered) == len(vanishing.received) == 1
+    (job,) = archive.get("/jobs", params={"expand": ""}).json()
+    assert job["State"] == "Failure" and job["ErrorDetails"] == "2 of 3 instances failed"
 
 
 def test_bad_store_requests_change_nothing(archive: httpx.Client) -> None:

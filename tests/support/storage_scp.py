@@ -16,16 +16,24 @@ def _nodelay(event: Any) -> None:
 
 
 class StorageSCP:
-    def __init__(self, aet: str = "DEST", status: int = 0x0000) -> None:
+    def __init__(
+        self, aet: str = "DEST", status: int = 0x0000, abort_after: int | None = None
+    ) -> None:
+        """`status`: the C-STORE answer; `abort_after`: abort the association after that many
+        instances were received (a destination that goes away mid-transfer)."""
         self.aet = aet
         self.port = free_port()
         self.status = status
+        self.abort_after = abort_after
         self.received: dict[str, bytes] = {}
         self.calling_aets: list[str] = []
         self._server: Any = None
 
     def _on_store(self, event: Any) -> int:
         self.calling_aets.append(event.assoc.requestor.ae_title)
+        if self.abort_after is not None and len(self.received) >= self.abort_after:
+            event.assoc.abort()
+            return 0xA700
         if self.status == 0x0000:
             self.received[event.request.AffectedSOPInstanceUID] = event.encoded_dataset()
         return self.status
