@@ -13,6 +13,7 @@ from adapters.job_engine import Destination, JobFailed
 from api import read_models
 from api.context import node_of, read_connection, rest_origin
 from api.errors import OrthancCode, OrthancError
+from api.routes.modalities import registry
 from api.routes.upload import invalid_file_error
 from domain.dicom_files import InvalidDicomFile, identifiers, parse_header
 
@@ -148,6 +149,67 @@ def move_from_modality(request: Request, name: str, data: dict[str, Any]) -> dic
     return _finish(node, job_id, position, asynchronous)
 
 
+RETRIEVE_KEYS = {
+    "Patient": ("PatientID",),
+    "Study": ("StudyInstanceUID",),
+    "Series": ("StudyInstanceUID", "SeriesInstanceUID"),
+    "Instance": ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"),
+}
+
+
+def _retrieve(
+    request: Request, query_id: str, indices: list[int] | None, body: bytes
+) -> dict[str, Any]:
+    """C-MOVE of query answers to a target AET (the body: an AET, or a JSON object)."""
+    node = node_of(request)
+    result = registry(request).get(query_id)
+    answers = result.answers if indices is None else [result.answers[i] for i in indices]
+    options = _retrieve_options(body)
+    target = str(options.get("TargetAet") or node.settings.dicom_aet)
+    keys = RETRIEVE_KEYS[result.level]
+    queries = [{key: str(answer.get(key, "") or "") for key in keys} for answer in answers]
+    asynchronous = bool(options.get("Asynchronous", not options.get("Synchronous", True)))
+    job_id, position = node.jobs.submit_move(
+        destination_of(request, "modality", result.modality),
+        result.level,
+        queries,
+        target,
+        rest_origin(request),
+        int(options.get("Priority", 0) or 0),
+        run_here=not asynchronous,
+    )
+    return _finish(node, job_id, position, asynchronous)
+
+
+def _retrieve_options(body: bytes) -> dict[str, Any]:
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text:
+        return {}
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError:
+        return {"TargetAet": text}
+    if isinstance(payload, str):
+        return {"TargetAet": payload}
+    if isinstance(payload, dict):
+        return payload
+    raise OrthancError(OrthancCode.BAD_REQUEST, "Expected a target AET or a JSON object")
+
+
+@post("/queries/{query_id:str}/retrieve", status_code=200, sync_to_thread=True)
+def retrieve_query(request: Request, query_id: str, body: bytes) -> dict[str, Any]:
+    """Retrieve every answer of the query (C-MOVE), to `TargetAet` or here."""
+    return _retrieve(request, query_id, None, body)
+
+
+@post("/queries/{query_id:str}/answers/{index:int}/retrieve", status_code=200, sync_to_thread=True)
+def retrieve_answer(request: Request, query_id: str, index: int, body: bytes) -> dict[str, Any]:
+    """Retrieve one answer of the query (C-MOVE), to `TargetAet` or here."""
+    if index < 0 or index >= len(registry(request).get(query_id).answers):
+        raise OrthancError(OrthancCode.UNKNOWN_RESOURCE, f"No answer {index}")
+    return _retrieve(request, query_id, [index], body)
+
+
 def _finish(node: Any, job_id: str, position: int, asynchronous: bool) -> dict[str, Any]:
     """Asynchronous: the job's address; synchronous: run it here and answer its content."""
     if asynchronous:
@@ -164,6 +226,8 @@ def _finish(node: Any, job_id: str, position: int, asynchronous: bool) -> dict[s
 
 transfers_handlers = [
     move_from_modality,
+    retrieve_query,
+    retrieve_answer,
     _store_handler("modality"),
     _store_handler("peer"),
     _store_straight_handler("modality"),

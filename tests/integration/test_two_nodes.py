@@ -124,3 +124,19 @@ def test_peers_over_http_both_ways(nodes: tuple[httpx.Client, httpx.Client]) -> 
         logged = [e for e in sender.get("/exports").json()["Exports"] if e["ID"] in instances]
         assert {(e["RemoteModality"], e["Status"]) for e in logged} == {(peer, "Success")}
     assert a.get("/peers/b/system").json()["Name"] == "node-b"
+
+
+def test_query_then_retrieve_from_the_other_node(nodes: tuple[httpx.Client, httpx.Client]) -> None:
+    a, b = nodes
+    study, instances, _ = _upload(a, "TWO-RETRIEVE", 3)
+    query = b.post(
+        "/modalities/a/query",
+        json={"Level": "Study", "Query": {"PatientID": "TWO-RETRIEVE", "StudyInstanceUID": ""}},
+    ).json()
+    answers = b.get(f"/queries/{query['ID']}/answers", params={"expand": ""}).json()
+    assert len(answers) == 1
+    retrieved = b.post(f"/queries/{query['ID']}/answers/0/retrieve", content=b"B")
+    assert retrieved.status_code == 200, retrieved.text
+    assert retrieved.json()["TargetAet"] == "B"
+    assert {i["ID"] for i in b.get(f"/studies/{study}/instances").json()} == set(instances)
+    assert b.post(f"/queries/{query['ID']}/answers/7/retrieve", content=b"B").status_code == 404
