@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 from litestar import Request, Response, delete, get, post, route
+from litestar.handlers import HTTPRouteHandler
 from pydicom import Dataset
 from pydicom.datadict import dictionary_VR
 
@@ -204,7 +205,7 @@ def identifier(query: Any, level: str | None, normalize: bool = True) -> Dataset
     for key, value in query.items():
         _set_query_value(ds, key, value)
     if level is not None:
-        ds.QueryRetrieveLevel = level.upper()
+        ds.QueryRetrieveLevel = "IMAGE" if level == "Instance" else level.upper()
         if normalize:
             for keyword in LEVEL_IDENTIFIERS[level]:
                 if keyword not in ds:
@@ -387,6 +388,41 @@ def answer_content(
     return answer_json(answer, format_of(short, simplify))
 
 
+PARENT_IDENTIFIERS = {
+    "Patient": ("PatientID",),
+    "Study": ("PatientID", "StudyInstanceUID"),
+    "Series": ("PatientID", "StudyInstanceUID", "SeriesInstanceUID"),
+}
+
+
+def _child_query_handler(suffix: str, level: str) -> HTTPRouteHandler:
+    @post(
+        f"/queries/{{query_id:str}}/answers/{{index:str}}/{suffix}",
+        sync_to_thread=True,
+        status_code=200,
+        name=f"answer-{suffix}",
+    )
+    def child_query(request: Request, query_id: str, index: str, body: bytes) -> dict[str, Any]:
+        """A new query one level down, restricted to this answer (its identifiers)."""
+        parent, answer = _answer(request, query_id, index)
+        if suffix not in _CHILD_QUERIES[parent.level]:
+            raise OrthancError(OrthancCode.BAD_REQUEST, f"No {suffix} under a {parent.level}")
+        options = json_object(body) if body.strip() else {}
+        query = dict(options.get("Query", {}))
+        for keyword in PARENT_IDENTIFIERS[parent.level]:
+            value = answer.get(keyword)
+            if value not in (None, ""):
+                query.setdefault(keyword, str(value))
+        ds = identifier(query, level, options.get("Normalize", True) is not False)
+        modality = with_timeout(modality_of(request, parent.modality), options)
+        child_id = registry(request).add(
+            QueryResult(parent.modality, level, ds, _find(request, modality, ds))
+        )
+        return {"ID": child_id, "Path": f"/queries/{child_id}"}
+
+    return child_query
+
+
 @get("/queries/{query_id:str}/level", sync_to_thread=False)
 def query_level(request: Request, query_id: str) -> Response[bytes]:
     return Response(registry(request).get(query_id).level.encode(), media_type="text/plain")
@@ -483,6 +519,9 @@ modalities_handlers = [
     query_answers,
     answer_routes,
     answer_content,
+    _child_query_handler("query-studies", "Study"),
+    _child_query_handler("query-series", "Series"),
+    _child_query_handler("query-instances", "Instance"),
     query_level,
     query_modality_name,
     query_filter,

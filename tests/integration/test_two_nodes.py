@@ -135,6 +135,11 @@ def test_query_then_retrieve_from_the_other_node(nodes: tuple[httpx.Client, http
     ).json()
     answers = b.get(f"/queries/{query['ID']}/answers", params={"expand": ""}).json()
     assert len(answers) == 1
+    series = b.post(f"/queries/{query['ID']}/answers/0/query-series").json()
+    assert b.get(f"{series['Path']}/level").text == "Series"
+    assert len(b.get(f"{series['Path']}/answers").json()) == 1
+    images = b.post(f"/queries/{query['ID']}/answers/0/query-instances").json()
+    assert len(b.get(f"{images['Path']}/answers").json()) == 3
     retrieved = b.post(f"/queries/{query['ID']}/answers/0/retrieve", content=b"B")
     assert retrieved.status_code == 200, retrieved.text
     assert retrieved.json()["TargetAet"] == "B"
