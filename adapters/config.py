@@ -132,8 +132,19 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "UnknownSopClassAccepted": "unknown_sop_class_accepted",
     "JobsHistorySize": "jobs_history_size",
 }
-# Orthanc options that are accepted silently because Chronicle's behaviour already matches them.
+# Orthanc options that are accepted silently because Chronicle's behaviour already matches them
+# (RemoteAccessAllowed is handled below: it asks to listen beyond loopback).
 _ORTHANC_IGNORED = {"IndexDirectory", "StorageCompression", "Plugins", "RemoteAccessAllowed"}
+
+
+def _validated(settings: Settings) -> Settings:
+    from domain.dicom_json import parse_encoding
+
+    try:
+        parse_encoding(settings.default_encoding)
+    except ValueError:
+        raise ConfigError(f"unknown DefaultEncoding {settings.default_encoding!r}") from None
+    return settings
 
 
 def load_settings(
@@ -146,7 +157,7 @@ def load_settings(
         values.update(_read_config_file(config_file))
     values.update(_read_environment(os.environ if environ is None else environ))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return Settings(**{k: _coerce(k, v) for k, v in values.items()})
+    return _validated(Settings(**{k: _coerce(k, v) for k, v in values.items()}))
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

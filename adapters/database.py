@@ -87,7 +87,7 @@ class EmbeddedPostgres:
 class Database:
     """A small, explicit pool of connections for one process's read models and projections."""
 
-    def __init__(self, address: DatabaseAddress, pool_size: int = 4) -> None:
+    def __init__(self, address: DatabaseAddress, pool_size: int = 4, name: str = "read") -> None:
         self.address = address
         self.pool = ConnectionPool(
             address.conninfo(),
@@ -95,7 +95,7 @@ class Database:
             max_size=pool_size,
             kwargs={"autocommit": True},
             open=True,
-            name="chronicle-read",
+            name=f"chronicle-{name}",
         )
 
     @contextmanager

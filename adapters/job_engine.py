@@ -18,13 +18,14 @@ import attrs
 from pydicom import Dataset
 
 from adapters.database import Database
+from adapters.remote_config import get_node
 from adapters.safe_logging import error_report
 from adapters.storage import StorageArea
-from api import read_models
 from domain.archive import Archive
 from domain.exports import ExportEntry
 from domain.jobs import RUNNING, JobStateError
 from domain.origin import Origin
+from projections import read_models
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ class Destination:
     @property
     def remote_aet(self) -> str:
         return str(self.configuration.get("AET", ""))
+
+    def reference(self) -> dict[str, str]:
+        """What a job's events keep: the name, never the configuration (peers have secrets)."""
+        return {"kind": self.kind, "name": self.name}
 
 
 class JobFailed(RuntimeError):
@@ -104,7 +109,7 @@ class JobEngine:
         in the same append and the engine's thread never sees it Pending."""
         job_type = STORE_TO_MODALITY if destination.kind == "modality" else STORE_TO_PEER
         parameters = {
-            "Destination": attrs.asdict(destination),
+            "Destination": destination.reference(),
             "Resources": list(resources),
             "Options": options,
         }
@@ -161,7 +166,7 @@ class JobEngine:
     ) -> tuple[str, int]:
         """A C-MOVE SCU job: ask the modality to send what matches `queries` to `target_aet`."""
         parameters = {
-            "Destination": attrs.asdict(destination),
+            "Destination": destination.reference(),
             "Level": level,
             "Queries": list(queries),
             "TargetAet": target_aet,
@@ -173,8 +178,17 @@ class JobEngine:
             self._wakeup.set()
         return job_id, position
 
+    def _destination(self, job_id: str, reference: dict[str, str]) -> Destination:
+        with self.db.connection() as conn:
+            configuration = get_node(conn, reference["kind"], reference["name"])
+        if configuration is None:
+            code, description = NETWORK_PROTOCOL_ERROR
+            details = f"no {reference['kind']} named {reference['name']!r} any more"
+            raise JobFailed(job_id, code, description, details)
+        return Destination(reference["kind"], reference["name"], configuration)
+
     def _execute_move(self, job_id: str, parameters: dict[str, Any]) -> dict[str, Any]:
-        destination = Destination(**parameters["Destination"])
+        destination = self._destination(job_id, parameters["Destination"])
         mover = self.senders.get("modality")
         level = QUERY_LEVELS[parameters["Level"].lower()]
         failed = 0
@@ -258,7 +272,7 @@ class JobEngine:
         return row[0] if row else None
 
     def _execute(self, job_id: str, parameters: dict[str, Any], origin: Origin) -> dict[str, Any]:
-        destination = Destination(**parameters["Destination"])
+        destination = self._destination(job_id, parameters["Destination"])
         options = parameters.get("Options", {})
         instances = self._instances(parameters["Resources"])
         sender = self.senders.get(destination.kind)

@@ -52,9 +52,12 @@ class ChronicleNode:
             raise
         self.archive.append_new = GroupCommitter(self.archive.save).append
         self.storage = StorageArea(settings.storage_dir)
+        # The runner has its own connections: API requests that hold theirs while reading
+        # files must never starve the projections that read-your-writes waits on.
+        self.projection_db = Database(self.address, pool_size=2, name="projections")
         self.runner = ProjectionRunner(
             self.archive,
-            self.db,
+            self.projection_db,
             [
                 HierarchyProjection(),
                 ChangesProjection(),
@@ -148,6 +151,7 @@ class ChronicleNode:
             self._ingest_lock.__exit__(None, None, None)
             self._ingest_lock = None
         self.archive.close()
+        self.projection_db.close()
         self.db.close()
         if self.embedded is not None:
             self.embedded.stop()

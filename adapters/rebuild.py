@@ -32,6 +32,11 @@ def rebuild(
         schema.drop_schema(conn, fresh)
         schema.migrate(conn, projection.name, fresh)
     replayed, position = _replay(archive, conn, projections, 0, progress)
+    while True:  # catch up without the locks until the rest is small
+        more, position = _replay(archive, conn, projections, position, progress)
+        replayed += more
+        if more < REBUILD_BATCH:
+            break
     with conn.transaction():
         for projection in projections:
             key = schema.advisory_key(projection.name)

@@ -7,8 +7,8 @@ from pydicom import Dataset
 
 from api.context import node_of
 from api.errors import OrthancCode, OrthancError
-from api.read_models import Row
-from domain.dicom_files import parse_dataset
+from domain.dicom_files import parse_dataset, parse_header
+from projections.read_models import Row
 
 
 def read_bytes(request: Request, instance: Row) -> bytes:
@@ -21,4 +21,11 @@ def read_bytes(request: Request, instance: Row) -> bytes:
 
 
 def read_dataset(request: Request, instance: Row) -> Dataset:
+    """The whole dataset, pixel data included (for /content)."""
     return parse_dataset(read_bytes(request, instance))
+
+
+def read_header(request: Request, instance: Row) -> Dataset:
+    """The dataset without decoding its pixel data: enough for every JSON view of the tags,
+    which report PixelData as null anyway."""
+    return parse_header(read_bytes(request, instance))

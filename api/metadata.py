@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import psycopg
 
-from api import read_models
-from api.read_models import INSTANCE, SERIES, Row
 from api.resource_views import orthanc_time
 from domain.origin import Origin
+from projections import read_models
+from projections.read_models import INSTANCE, SERIES, Row
 
 # Orthanc's MetadataType enumeration (1.11): numbers usable in place of names in /metadata/{name}.
 METADATA_TYPES = {

@@ -13,11 +13,9 @@ import psycopg
 from litestar import Request
 from pydicom.datadict import keyword_dict
 
-from api import read_models
 from api.dicom_dictionary import private_dictionary
-from api.dicom_files import read_dataset
+from api.dicom_files import read_header
 from api.errors import OrthancCode, OrthancError
-from api.read_models import INSTANCE, PATIENT, SERIES, STUDY, Row
 from api.resource_views import TagFormat
 from domain.dicom_json import (
     UnknownDicomTag,
@@ -28,6 +26,8 @@ from domain.dicom_json import (
     simplify,
     tag_name,
 )
+from projections import read_models
+from projections.read_models import INSTANCE, PATIENT, SERIES, STUDY, Row
 
 MODALITIES_IN_STUDY = 0x00080061
 SOP_CLASSES_IN_STUDY = 0x00080062
@@ -138,7 +138,7 @@ def _from_file(
     if instance is None:
         return {}
     tags = full_tags(
-        read_dataset(request, instance),
+        read_header(request, instance),
         default_encoding=request.app.state.node.settings.default_encoding,
         private_dictionary=private_dictionary(),
     )

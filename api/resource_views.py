@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 from pydicom.datadict import keyword_dict
 
-from api import read_models
-from api.read_models import INSTANCE, PATIENT, SERIES, STUDY, Row
+from projections import read_models
+from projections.read_models import INSTANCE, PATIENT, SERIES, STUDY, Row
 
 LEVEL_TYPES = ("Patient", "Study", "Series", "Instance")
 LEVEL_PATHS = ("patients", "studies", "series", "instances")

@@ -6,11 +6,11 @@ from typing import Any
 
 from litestar import MediaType, Request, delete, get
 
-from api import read_models
 from api.context import node_of, read_connection, rest_origin
 from api.params import non_negative_int
-from api.read_models import Row
 from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, orthanc_time
+from projections import read_models
+from projections.read_models import Row
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000

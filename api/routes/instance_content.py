@@ -11,14 +11,12 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from api import read_models
 from api.context import node_of, read_connection
 from api.dicom_dictionary import private_dictionary
-from api.dicom_files import read_bytes, read_dataset
+from api.dicom_files import read_bytes, read_dataset, read_header
 from api.errors import OrthancCode, OrthancError, not_found_without_body, unknown_resource
 from api.metadata import metadata_name, resource_metadata
 from api.params import flag
-from api.read_models import INSTANCE, STUDY, Row
 from api.resource_views import LEVEL_PATHS
 from api.routes.resources import load_resource
 from domain.dicom_json import (
@@ -36,6 +34,8 @@ from domain.dicom_json import (
     shared_tags_from_full,
     to_format,
 )
+from projections import read_models
+from projections.read_models import INSTANCE, STUDY, Row
 
 IgnoreLength = Annotated[
     str | None,
@@ -71,7 +71,7 @@ def _ignored_lengths(text: str | None) -> list[int]:
 
 def _full_tags(request: Request, instance: Row, ignore_length: str | None) -> dict[str, Any]:
     return full_tags(
-        read_dataset(request, instance),
+        read_header(request, instance),
         default_encoding=node_of(request).settings.default_encoding,
         ignore_length=_ignored_lengths(ignore_length),
         private_dictionary=private_dictionary(),
@@ -115,7 +115,7 @@ def instance_header(
 ) -> dict[str, Any]:
     """The file meta information (group 0002)."""
     instance = load_resource(request, INSTANCE, resource_id)
-    return header_tags(read_dataset(request, instance), tags_format(simplify, short))
+    return header_tags(read_header(request, instance), tags_format(simplify, short))
 
 
 @get("/instances/{resource_id:str}/content", sync_to_thread=True)

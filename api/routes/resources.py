@@ -8,13 +8,13 @@ from litestar import Request, delete, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
 
-from api import read_models
 from api.context import node_of, read_connection, rest_origin
 from api.errors import unknown_resource
 from api.params import list_window, present, tag_format
-from api.read_models import INSTANCE, PATIENT, Row
 from api.requested_tags import add_requested_tags, parse_requested_tags
 from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, TagFormat, expand_resources
+from projections import read_models
+from projections.read_models import INSTANCE, PATIENT, Row
 
 RequestedTagsParam = Annotated[
     str | None,

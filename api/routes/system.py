@@ -7,8 +7,8 @@ from typing import Any
 
 from litestar import Request, get
 
-from api import read_models
 from api.context import node_of, read_connection
+from projections import read_models
 
 # The Orthanc release whose REST API Chronicle implements: clients gate features on it.
 ORTHANC_API_VERSION = "1.11.3"

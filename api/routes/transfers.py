@@ -10,12 +10,13 @@ from litestar import Request, post
 from litestar.handlers import HTTPRouteHandler
 
 from adapters.job_engine import Destination, JobFailed
-from api import read_models
+from adapters.remote_config import get_node
 from api.context import node_of, read_connection, rest_origin
 from api.errors import OrthancCode, OrthancError
 from api.routes.modalities import registry
 from api.routes.upload import invalid_file_error
 from domain.dicom_files import InvalidDicomFile, identifiers, parse_header
+from projections import read_models
 
 STORE_OPTIONS = (
     "CalledAet",
@@ -32,13 +33,10 @@ KIND_PATHS = {"modality": "modalities", "peer": "peers"}
 
 def destination_of(request: Request, kind: str, name: str) -> Destination:
     with read_connection(request) as conn:
-        row = conn.execute(
-            "SELECT configuration FROM configuration.remote_nodes WHERE kind = %s AND name = %s",
-            (kind, name),
-        ).fetchone()
-    if row is None:
+        configuration = get_node(conn, kind, name)
+    if configuration is None:
         raise OrthancError(OrthancCode.INEXISTENT_ITEM, f"No {kind} with symbolic name: {name}")
-    return Destination(kind=kind, name=name, configuration=row[0])
+    return Destination(kind=kind, name=name, configuration=configuration)
 
 
 def parse_store_request(body: bytes) -> tuple[list[str], dict[str, Any]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
+from collections.abc import Iterator
 from typing import Any
 
 from litestar import Request, Response, post
@@ -114,24 +116,37 @@ def _upload_zip(request: Request, body: bytes) -> list[dict[str, Any]]:
     return [result_body(r) for r in results]
 
 
-def _zip_members(body: bytes, max_total: int) -> list[bytes]:
-    """The files of the archive, in archive order; an archive with no entry cannot be opened
-    (Orthanc's minizip refuses it)."""
+def _zip_members(body: bytes, max_total: int) -> Iterator[bytes]:
+    """The files of the archive, in archive order, one at a time (never all in memory).
+
+    The archive is checked before the first file: an archive with no entry cannot be opened
+    (Orthanc's minizip refuses it), and counts and expanded sizes are capped. A member that
+    cannot be read is skipped, as Orthanc skips it.
+    """
+    archive, entries = _open_zip(body, max_total)
+    for info in entries:
+        try:
+            yield archive.read(info)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error):
+            continue
+
+
+def _open_zip(body: bytes, max_total: int) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(body))
         infos = archive.infolist()
-        if not infos:
-            raise zipfile.BadZipFile("no entry")
-        entries = [info for info in infos if not info.is_dir()]
-        if len(entries) > MAX_ZIP_ENTRIES:
-            raise OrthancError(OrthancCode.BAD_REQUEST, "Too many files in the ZIP archive")
-        if sum(info.file_size for info in entries) > max_total:
-            raise OrthancError(OrthancCode.BAD_REQUEST, "The ZIP archive expands beyond the limit")
-        return [archive.read(info) for info in entries]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+        infos = []
+    if not infos:
         raise OrthancError(
             OrthancCode.BAD_FILE_FORMAT, "Cannot open ZIP archive from memory buffer"
-        ) from None
+        )
+    entries = [info for info in infos if not info.is_dir()]
+    if len(entries) > MAX_ZIP_ENTRIES:
+        raise OrthancError(OrthancCode.BAD_REQUEST, "Too many files in the ZIP archive")
+    if sum(info.file_size for info in entries) > max_total:
+        raise OrthancError(OrthancCode.BAD_REQUEST, "The ZIP archive expands beyond the limit")
+    return archive, entries
 
 
 def _is_zip(body: bytes) -> bool:

@@ -16,8 +16,8 @@ from adapters.config import Settings
 from adapters.database import DatabaseAddress
 from adapters.node import ChronicleNode
 from adapters.rebuild import rebuild
-from api import read_models
 from domain.origin import Channel, Origin
+from projections import read_models
 from tests.support.dicom_factory import make_instance
 
 ORIGIN = Origin(Channel.REST, remote_ip="127.0.0.1")

@@ -1,4 +1,5 @@
-"""Queries on the hierarchy and changes projections: a handful of statements per REST call."""
+"""Queries on the read models (hierarchy, changes), shared by the API and the adapters:
+a handful of statements per call."""
 
 from __future__ import annotations
 
