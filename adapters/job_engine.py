@@ -34,6 +34,7 @@ STORE_TO_PEER = "OrthancPeerStore"
 MOVE_FROM_MODALITY = "DicomMoveScu"
 QUERY_LEVELS = {"patient": "PATIENT", "study": "STUDY", "series": "SERIES", "instance": "IMAGE"}
 CHUNK = 100
+AUDIT_GROUP = 10
 NETWORK_PROTOCOL_ERROR = (9, "Error in the network protocol")
 INTERRUPTED = (-1, "Internal error")
 
@@ -305,23 +306,36 @@ class JobEngine:
         options: dict[str, Any],
         origin: Origin,
     ) -> list[str]:
-        outcomes: dict[str, tuple[bool, str]] = {}
+        """Sends one chunk over one association, recording each outcome as it comes in (in
+        groups of AUDIT_GROUP, so a crash can leave at most that many sends unaudited)."""
+        rows = {row["id"]: row for row in chunk}
+        pending: list[ExportEntry] = []
+        failed: list[str] = []
 
-        def on_result(instance_id: str, succeeded: bool, error: str) -> None:
-            outcomes[instance_id] = (succeeded, error)
+        def record(instance_id: str, succeeded: bool, error: str) -> None:
+            row = rows.pop(instance_id, None)
+            if row is None:  # already recorded (a sender reporting twice)
+                return
+            entry = _export_entry(row, destination, job_id, (succeeded, error))
+            pending.append(entry)
+            if not succeeded:
+                failed.append(instance_id)
+            if len(pending) >= AUDIT_GROUP:
+                self.archive.record_exports(pending, origin)
+                pending.clear()
 
         configuration = {**destination.configuration, **_overrides(options)}
         extra = _move_originator(options) if destination.kind == "modality" else {}
         try:
-            sender.store(configuration, self._files(chunk), on_result, **extra)
+            sender.store(configuration, self._files(chunk), record, **extra)
         except Exception as error:  # association-level failure: every unsent instance failed
-            for row in chunk:
-                outcomes.setdefault(row["id"], (False, str(error) or type(error).__name__))
-        entries = [
-            _export_entry(row, destination, job_id, outcomes.get(row["id"])) for row in chunk
-        ]
-        self.archive.record_exports(entries, origin)
-        return [entry.instance_id for entry in entries if not entry.succeeded]
+            for instance_id in list(rows):
+                record(instance_id, False, str(error) or type(error).__name__)
+        for instance_id in list(rows):  # the sender said nothing about these
+            record(instance_id, False, "not sent")
+        if pending:
+            self.archive.record_exports(pending, origin)
+        return failed
 
     def _files(self, chunk: list[read_models.Row]) -> Iterable[tuple[str, bytes]]:
         for row in chunk:
@@ -387,9 +401,9 @@ def _move_originator(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _export_entry(
-    row: read_models.Row, destination: Destination, job_id: str, outcome: tuple[bool, str] | None
+    row: read_models.Row, destination: Destination, job_id: str, outcome: tuple[bool, str]
 ) -> ExportEntry:
-    succeeded, error = outcome or (False, "not sent")
+    succeeded, error = outcome
     return ExportEntry(
         instance_id=row["id"],
         series_id=row["series_id"],

@@ -108,20 +108,20 @@ class ResourceStability(Aggregate):
         return stability_aggregate_id(resource_id)
 
     @event("Registered")
-    def __init__(self, resource_id: str, level: str) -> None:
+    def __init__(self, resource_id: str, level: str, origin: dict[str, str]) -> None:
         self.resource_id = resource_id
         self.level = level
         self.stable_as_of = 0
 
     @event("Stabilized")
-    def _stabilized(self, resource_id: str, level: str, as_of: int) -> None:
+    def _stabilized(self, resource_id: str, level: str, as_of: int, origin: dict[str, str]) -> None:
         self.stable_as_of = as_of
 
-    def stabilize(self, as_of: int) -> bool:
+    def stabilize(self, as_of: int, origin: dict[str, str]) -> bool:
         """`as_of` is the log position of the resource's last stored instance."""
         if as_of <= self.stable_as_of:
             return False
-        self._stabilized(resource_id=self.resource_id, level=self.level, as_of=as_of)
+        self._stabilized(resource_id=self.resource_id, level=self.level, as_of=as_of, origin=origin)
         return True
 
 
@@ -218,21 +218,23 @@ class Job(Aggregate):
         self.attempt = 0
 
     @event("Started")
-    def start(self, attempt: int) -> None:
+    def start(self, attempt: int, origin: dict[str, str]) -> None:
         self.state = "Running"
         self.attempt = attempt
 
     @event("Progressed")
-    def progress_to(self, progress: int, done: list[str]) -> None:
+    def progress_to(self, progress: int, done: list[str], origin: dict[str, str]) -> None:
         self.progress = progress
 
     @event("Succeeded")
-    def succeed(self, content: dict[str, Any]) -> None:
+    def succeed(self, content: dict[str, Any], origin: dict[str, str]) -> None:
         self.state = "Success"
         self.progress = 100
 
     @event("Failed")
-    def fail(self, error_code: int, error_description: str, details: str) -> None:
+    def fail(
+        self, error_code: int, error_description: str, details: str, origin: dict[str, str]
+    ) -> None:
         self.state = "Failure"
 
     @event("Paused")

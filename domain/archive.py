@@ -15,11 +15,14 @@ from domain.conflicts import retry_on_conflict
 from domain.exports import ExportCommands
 from domain.identity import instance_aggregate_id, stability_aggregate_id
 from domain.jobs import JobCommands
-from domain.origin import Origin
+from domain.origin import Channel, Origin
 from domain.remote_nodes import RemoteNodeCommands
 
 if TYPE_CHECKING:
     from domain.instance_record import InstanceRecord
+
+
+STABILITY_WATCHER = Origin(Channel.WATCHER, user="stability-watcher")
 
 
 class StoreStatus(StrEnum):
@@ -95,12 +98,16 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
         return self._append(log).position or 0
 
     @retry_on_conflict
-    def stabilize(self, resource_id: str, level: str, as_of: int) -> int | None:
+    def stabilize(
+        self, resource_id: str, level: str, as_of: int, origin: Origin = STABILITY_WATCHER
+    ) -> int | None:
         try:
             record: ResourceStability = self.repository.get(stability_aggregate_id(resource_id))
         except AggregateNotFoundError:
-            record = ResourceStability(resource_id=resource_id, level=level)
-        if not record.stabilize(as_of):
+            record = ResourceStability(
+                resource_id=resource_id, level=level, origin=origin.to_dict()
+            )
+        if not record.stabilize(as_of, origin.to_dict()):
             return None
         return self._append(record).position
 

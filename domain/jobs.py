@@ -9,9 +9,10 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain.aggregates import Job
 from domain.conflicts import retry_on_conflict
-from domain.origin import Origin
+from domain.origin import Channel, Origin
 
 PENDING, RUNNING, SUCCESS, FAILURE, PAUSED = "Pending", "Running", "Success", "Failure", "Paused"
+JOB_ENGINE = Origin(Channel.SYSTEM, user="job-engine")
 
 
 class UnknownJob(LookupError):
@@ -38,7 +39,7 @@ class JobCommands:
             job_type=job_type, priority=priority, parameters=parameters, origin=origin.to_dict()
         )
         if started:
-            job.start(attempt=1)
+            job.start(attempt=1, origin=origin.to_dict())
         return str(job.id), self._append(job).position  # type: ignore[attr-defined]
 
     def job(self, job_id: str) -> Job:
@@ -48,27 +49,41 @@ class JobCommands:
             raise UnknownJob(job_id) from None
 
     @retry_on_conflict
-    def start_job(self, job_id: str) -> int:
+    def start_job(self, job_id: str, origin: Origin = JOB_ENGINE) -> int:
         job = self._in_state(job_id, {PENDING})
-        job.start(attempt=job.attempt + 1)
+        job.start(attempt=job.attempt + 1, origin=origin.to_dict())
         return self._append(job).position  # type: ignore[attr-defined]
 
     @retry_on_conflict
-    def progress_job(self, job_id: str, progress: int, done: list[str]) -> int:
+    def progress_job(
+        self, job_id: str, progress: int, done: list[str], origin: Origin = JOB_ENGINE
+    ) -> int:
         job = self._in_state(job_id, {RUNNING})
-        job.progress_to(progress=progress, done=done)
+        job.progress_to(progress=progress, done=done, origin=origin.to_dict())
         return self._append(job).position  # type: ignore[attr-defined]
 
     @retry_on_conflict
-    def finish_job(self, job_id: str, content: dict[str, Any]) -> int:
+    def finish_job(self, job_id: str, content: dict[str, Any], origin: Origin = JOB_ENGINE) -> int:
         job = self._in_state(job_id, {RUNNING})
-        job.succeed(content=content)
+        job.succeed(content=content, origin=origin.to_dict())
         return self._append(job).position  # type: ignore[attr-defined]
 
     @retry_on_conflict
-    def fail_job(self, job_id: str, error_code: int, description: str, details: str) -> int:
+    def fail_job(
+        self,
+        job_id: str,
+        error_code: int,
+        description: str,
+        details: str,
+        origin: Origin = JOB_ENGINE,
+    ) -> int:
         job = self._in_state(job_id, {PENDING, RUNNING})
-        job.fail(error_code=error_code, error_description=description, details=details)
+        job.fail(
+            error_code=error_code,
+            error_description=description,
+            details=details,
+            origin=origin.to_dict(),
+        )
         return self._append(job).position  # type: ignore[attr-defined]
 
     @retry_on_conflict
