@@ -70,3 +70,18 @@ def tag_format(short: str | None, full: str | None, simplify: str | None = None)
     if flag(full):
         return TagFormat.FULL
     return TagFormat.HUMAN
+
+
+LOG_DEFAULT_LIMIT = 100
+LOG_MAX_LIMIT = 10_000
+
+
+def log_window(since: str | None, limit: str | None) -> tuple[int, int]:
+    """`since` and `limit` of /changes and /exports (default 100, at most 10000).
+
+    Unlike Orthanc, a malformed or negative value is a 400, never a silent restart from 0
+    that would replay history to a router.
+    """
+    start = non_negative_int("since", since, 0) or 0
+    count = non_negative_int("limit", limit, LOG_DEFAULT_LIMIT) or 0
+    return start, min(count, LOG_MAX_LIMIT)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import attrs
 import psycopg
 from psycopg.rows import dict_row
 
@@ -169,24 +170,35 @@ def global_statistics(conn: psycopg.Connection) -> Row:
     )[0]
 
 
-def list_changes(conn: psycopg.Connection, since: int, limit: int) -> list[Row]:
-    return _rows(
-        conn,
-        "SELECT c.* FROM changes.changes c, changes.visibility v "
-        "WHERE c.seq > %s AND c.seq >= v.hidden_below ORDER BY c.seq LIMIT %s",
-        (since, limit),
-    )
+# The clearable logs: (table, visibility table) of /changes and /exports.
+LOGS = {
+    "changes": ("changes.changes", "changes.visibility"),
+    "exports": ("exports.exports", "exports.visibility"),
+}
 
 
-def last_change(conn: psycopg.Connection) -> Row | None:
-    rows = _rows(
-        conn,
-        "SELECT c.* FROM changes.changes c, changes.visibility v "
-        "WHERE c.seq >= v.hidden_below ORDER BY c.seq DESC LIMIT 1",
-    )
-    return rows[0] if rows else None
+@attrs.frozen
+class LogPage:
+    rows: list[Row]
+    done: bool
+    last: int
 
 
-def last_seq(conn: psycopg.Connection) -> int:
-    row = conn.execute("SELECT max(seq) FROM changes.changes").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+def page_log(
+    conn: psycopg.Connection, log: str, since: int, limit: int, newest_only: bool = False
+) -> LogPage:
+    """Orthanc's paging of /changes and /exports: the entries after `since` (a Seq) that are
+    not hidden by a clear, at most `limit`; `Last` is the last Seq returned, or the highest
+    ever allocated when nothing is (a cleared log keeps its numbering)."""
+    table, visibility = LOGS[log]
+    visible = f"FROM {table} e, {visibility} v WHERE e.seq >= v.hidden_below"
+    if newest_only:
+        rows, done = _rows(conn, f"SELECT e.* {visible} ORDER BY e.seq DESC LIMIT 1"), True
+    else:
+        query = f"SELECT e.* {visible} AND e.seq > %s ORDER BY e.seq LIMIT %s"
+        rows = _rows(conn, query, (since, limit + 1))
+        done, rows = len(rows) <= limit, rows[:limit]
+    if rows:
+        return LogPage(rows, done, rows[-1]["seq"])
+    newest = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()
+    return LogPage(rows, done, int(newest[0]) if newest else 0)

@@ -7,13 +7,10 @@ from typing import Any
 from litestar import MediaType, Request, delete, get
 
 from api.context import node_of, read_connection, rest_origin
-from api.params import non_negative_int
+from api.params import log_window
 from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, orthanc_time
 from projections import read_models
 from projections.read_models import Row
-
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 10_000
 
 
 def change_body(row: Row) -> dict[str, Any]:
@@ -37,19 +34,10 @@ def list_changes(
     Unlike Orthanc, a malformed or negative `since` or `limit` is a 400, never a silent
     restart from 0 that would replay history to a router.
     """
-    start = non_negative_int("since", since, 0) or 0
-    count = min(non_negative_int("limit", limit, DEFAULT_LIMIT) or 0, MAX_LIMIT)
+    start, count = log_window(since, limit)
     with read_connection(request) as conn:
-        if last is not None:
-            newest = read_models.last_change(conn)
-            changes = [newest] if newest else []
-            done = True
-        else:
-            changes = read_models.list_changes(conn, start, count + 1)
-            done = len(changes) <= count
-            changes = changes[:count]
-        last_seq = changes[-1]["seq"] if changes else read_models.last_seq(conn)
-    return {"Changes": [change_body(row) for row in changes], "Done": done, "Last": last_seq}
+        page = read_models.page_log(conn, "changes", start, count, newest_only=last is not None)
+    return {"Changes": [change_body(r) for r in page.rows], "Done": page.done, "Last": page.last}
 
 
 @delete("/changes", status_code=200, sync_to_thread=True, media_type=MediaType.TEXT)

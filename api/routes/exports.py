@@ -12,11 +12,10 @@ from psycopg.rows import dict_row
 
 from api.context import node_of, read_connection, rest_origin
 from api.errors import OrthancCode, OrthancError
-from api.params import non_negative_int
+from api.params import log_window
 from api.resource_views import orthanc_time
+from projections import read_models
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 10_000
 AUDIT_COLUMNS = (
     "Seq",
     "Date",
@@ -61,22 +60,10 @@ def list_exports(
     request: Request, since: str | None = None, limit: str | None = None, last: str | None = None
 ) -> dict[str, Any]:
     """Exports after `since` (a Seq), at most `limit`; malformed values are a 400."""
-    start = non_negative_int("since", since, 0) or 0
-    count = min(non_negative_int("limit", limit, DEFAULT_LIMIT) or 0, MAX_LIMIT)
-    visible = "FROM exports.exports e, exports.visibility v WHERE e.seq >= v.hidden_below"
-    with read_connection(request) as conn, conn.cursor(row_factory=dict_row) as cursor:
-        if last is not None:
-            cursor.execute(f"SELECT e.* {visible} ORDER BY e.seq DESC LIMIT 1")
-            rows, done = cursor.fetchall(), True
-        else:
-            cursor.execute(
-                f"SELECT e.* {visible} AND e.seq > %s ORDER BY e.seq LIMIT %s", (start, count + 1)
-            )
-            rows = cursor.fetchall()
-            done, rows = len(rows) <= count, rows[:count]
-        newest = conn.execute("SELECT coalesce(max(seq), 0) FROM exports.exports").fetchone()
-    last_seq = rows[-1]["seq"] if rows else int(newest[0]) if newest else 0
-    return {"Done": done, "Exports": [export_body(r) for r in rows], "Last": last_seq}
+    start, count = log_window(since, limit)
+    with read_connection(request) as conn:
+        page = read_models.page_log(conn, "exports", start, count, newest_only=last is not None)
+    return {"Done": page.done, "Exports": [export_body(r) for r in page.rows], "Last": page.last}
 
 
 @delete("/exports", status_code=200, sync_to_thread=True, media_type=MediaType.TEXT)
