@@ -132,7 +132,8 @@ class JobEngine:
             if job.job_type == MOVE_FROM_MODALITY:
                 content = self._execute_move(job_id, job.parameters)
             else:
-                content = self._execute(job_id, job.parameters, Origin.from_dict(job.origin))
+                origin = Origin.from_dict(job.origin)
+                content = self._execute(job_id, job.parameters, origin, job.done)
         except JobFailed as failure:
             failure.position = self._fail(
                 job_id, failure.code, failure.description, failure.details
@@ -272,21 +273,29 @@ class JobEngine:
             ).fetchone()
         return row[0] if row else None
 
-    def _execute(self, job_id: str, parameters: dict[str, Any], origin: Origin) -> dict[str, Any]:
+    def _execute(
+        self, job_id: str, parameters: dict[str, Any], origin: Origin, done: set[str]
+    ) -> dict[str, Any]:
+        """Sends the instances not yet `done` (a resumed job does not send twice)."""
         destination = self._destination(job_id, parameters["Destination"])
         options = parameters.get("Options", {})
         instances = self._instances(parameters["Resources"])
+        remaining = [row for row in instances if row["id"] not in done]
         sender = self.senders.get(destination.kind)
         if sender is None:
             code, description = NETWORK_PROTOCOL_ERROR
             raise JobFailed(job_id, code, description, f"cannot send to a {destination.kind}")
         failed: list[str] = []
-        for start in range(0, len(instances), CHUNK):
-            chunk = instances[start : start + CHUNK]
-            failed += self._send_chunk(job_id, destination, sender, chunk, options, origin)
-            progress = round(100 * (start + len(chunk)) / max(len(instances), 1))
+        sent_before = len(instances) - len(remaining)
+        for start in range(0, len(remaining), CHUNK):
+            chunk = remaining[start : start + CHUNK]
+            chunk_failed = self._send_chunk(job_id, destination, sender, chunk, options, origin)
+            failed += chunk_failed
+            delivered = [row["id"] for row in chunk if row["id"] not in chunk_failed]
+            sent = sent_before + start + len(chunk)
+            progress = round(100 * sent / max(len(instances), 1))
             try:
-                self.archive.progress_job(job_id, min(progress, 99), [i["id"] for i in chunk])
+                self.archive.progress_job(job_id, min(progress, 99), delivered)
             except JobStateError:
                 break  # paused or cancelled while this chunk was being sent
         content = self._content(destination, parameters["Resources"], instances, failed)

@@ -216,6 +216,7 @@ class Job(Aggregate):
         self.state = "Pending"
         self.progress = 0
         self.attempt = 0
+        self.done: set[str] = set()
 
     @event("Started")
     def start(self, attempt: int, origin: dict[str, str]) -> None:
@@ -225,6 +226,7 @@ class Job(Aggregate):
     @event("Progressed")
     def progress_to(self, progress: int, done: list[str], origin: dict[str, str]) -> None:
         self.progress = progress
+        self.done.update(done)
 
     @event("Succeeded")
     def succeed(self, content: dict[str, Any], origin: dict[str, str]) -> None:
@@ -253,6 +255,7 @@ class Job(Aggregate):
     def resubmit(self, origin: dict[str, str]) -> None:
         self.state = "Pending"
         self.progress = 0
+        self.done = set()
 
 
 class ExportRecord(Aggregate):
