@@ -2,7 +2,7 @@
 
     python -m tests.bench.all [--orthanc]
 
-`--orthanc` is passed to the ingest benchmark (comparison with a real Orthanc 1.10.1).
+`--orthanc` is passed to the ingest and dicom benchmarks (comparison with a real Orthanc 1.10.1).
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tests.bench import ingest, rebuild
+from tests.bench import dicom, ingest, rebuild
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.all", description=__doc__)
-    parser.add_argument("--orthanc", action="store_true", help="compare ingest with Orthanc")
+    parser.add_argument("--orthanc", action="store_true", help="compare with Orthanc")
     args = parser.parse_args(argv)
-    codes = [ingest.main(["--orthanc"] if args.orthanc else []), rebuild.main([])]
+    orthanc = ["--orthanc"] if args.orthanc else []
+    codes = [ingest.main(orthanc), dicom.main(orthanc), rebuild.main([])]
     return max(codes)
 
 
