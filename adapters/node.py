@@ -66,6 +66,7 @@ class ChronicleNode:
                 JobsProjection(),
                 ExportsProjection(),
             ],
+            first=READ_YOUR_WRITES,
         )
         self.ingestor = Ingestor(
             self.archive,

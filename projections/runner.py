@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import psycopg
@@ -78,17 +78,18 @@ class ProjectionRunner:
         db: Database,
         projections: Sequence[Projection],
         poll_interval: float = 0.5,
+        first: Sequence[str] = (),
     ) -> None:
         self.app = app
         self.db = db
         self.projections = list(projections)
+        self.first = set(first)
         self.poll_interval = poll_interval
         self.positions: dict[str, int] = {}
         self._progress = threading.Condition()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.on_batch: list[Callable[[], None]] = []
 
     def prepare(self) -> None:
         with self.db.connection() as conn:
@@ -104,17 +105,24 @@ class ProjectionRunner:
         batch = read_batch(self.app, start)
         if not batch:
             return False
-        positions = {}
-        with self.db.connection() as conn, conn.transaction():
-            for projection in self.projections:
-                positions[projection.name] = _apply_in_transaction(
-                    conn, projection, projection.name, batch
-                )
+        with self.db.connection() as conn:
+            for group in self._groups():
+                self._apply_group(conn, group, batch)
+        return len(batch) == BATCH_SIZE
+
+    def _groups(self) -> list[list[Projection]]:
+        """The projections read-your-writes waits for commit first, in their own transaction."""
+        first = [p for p in self.projections if p.name in self.first]
+        rest = [p for p in self.projections if p.name not in self.first]
+        return [group for group in (first, rest) if group]
+
+    def _apply_group(
+        self, conn: psycopg.Connection, group: list[Projection], batch: Sequence[Positioned]
+    ) -> None:
+        with conn.transaction():
+            positions = {p.name: _apply_in_transaction(conn, p, p.name, batch) for p in group}
         for name, position in positions.items():
             self._advance(name, max(position, batch[-1][0]))
-        for callback in self.on_batch:
-            callback()
-        return len(batch) == BATCH_SIZE
 
     def catch_up_fully(self) -> None:
         while self.catch_up():
