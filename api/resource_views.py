@@ -9,10 +9,11 @@ from typing import Any
 import psycopg
 from pydicom.datadict import keyword_dict
 
+from domain.main_tags import LEVELS
 from projections import read_models
 from projections.read_models import INSTANCE, PATIENT, SERIES, STUDY, Row
 
-LEVEL_TYPES = ("Patient", "Study", "Series", "Instance")
+LEVEL_TYPES = LEVELS
 LEVEL_PATHS = ("patients", "studies", "series", "instances")
 CHILD_KEYS = ("Studies", "Series", "Instances")
 PARENT_KEYS = (None, "ParentPatient", "ParentStudy", "ParentSeries")

@@ -20,8 +20,6 @@ from domain.identity import (
     stability_aggregate_id,
 )
 
-LEVELS = ("Patient", "Study", "Series", "Instance")
-
 
 class Instance(Aggregate):
     """One SOP instance, across every time it was stored and deleted."""

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from uuid import UUID, uuid5
 
 _NAMESPACE = UUID("6f1c3c1e-5d0f-4c47-9a0e-2f6b3c8f0a11")
-ORTHANC_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{8}){4}$")
-
-
-def is_orthanc_id(text: str) -> bool:
-    return bool(ORTHANC_ID.match(text))
 
 
 def instance_aggregate_id(instance_id: str) -> UUID:

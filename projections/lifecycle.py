@@ -15,10 +15,10 @@ from typing import Any
 import attrs
 
 from domain.aggregates import Instance, ResourceStability
+from domain.main_tags import LEVELS
 
 PATIENT, STUDY, SERIES, INSTANCE = 0, 1, 2, 3
-LEVEL_NAMES = ("Patient", "Study", "Series", "Instance")
-LEVEL_BY_NAME = {name: level for level, name in enumerate(LEVEL_NAMES)}
+LEVEL_NAMES = LEVELS
 
 
 class Kind(Enum):
