@@ -51,6 +51,9 @@ class Settings:
     accepted_transfer_syntaxes: list[str] = attrs.field(factory=lambda: ["*"])
     unknown_sop_class_accepted: bool = False  # [UnknownSopClassAccepted]
     jobs_history_size: int = 10  # [JobsHistorySize]
+    # [LogExportedResources] (Orthanc: false). Exports are always recorded for the audit
+    # trail; false only keeps GET /exports empty, as Orthanc's log would be.
+    log_exported_resources: bool = True
 
     @property
     def storage_dir(self) -> Path:
@@ -101,6 +104,7 @@ _FIELD_TYPES: dict[str, type] = {
     "accepted_transfer_syntaxes": list,
     "unknown_sop_class_accepted": bool,
     "jobs_history_size": int,
+    "log_exported_resources": bool,
 }
 
 # Orthanc option -> (Chronicle field, converter). Options absent here are reported as unsupported.
@@ -131,6 +135,7 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "AcceptedTransferSyntaxes": "accepted_transfer_syntaxes",
     "UnknownSopClassAccepted": "unknown_sop_class_accepted",
     "JobsHistorySize": "jobs_history_size",
+    "LogExportedResources": "log_exported_resources",
 }
 # Orthanc options that are accepted silently because Chronicle's behaviour already matches them
 # (RemoteAccessAllowed is handled below: it asks to listen beyond loopback).

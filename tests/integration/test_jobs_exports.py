@@ -207,3 +207,24 @@ def wait_for_job(client: httpx.Client, job_id: str, attempts: int = 600) -> dict
             return job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def test_log_exported_resources_false_keeps_exports_empty_but_audited(
+    tmp_path: Path, database_url: str, destination: StorageSCP
+) -> None:
+    config = tmp_path / "quiet.json"
+    config.write_text(
+        json.dumps(
+            {"LogExportedResources": False, "DicomModalities": {"dest": destination.modality()}}
+        )
+    )
+    server = ChronicleProcess(tmp_path / "quiet", database_url, "--config", str(config))
+    server.start()
+    try:
+        with server.client() as client:
+            study, instances = upload_study(client, 1)
+            assert client.post("/modalities/dest/store", content=study).status_code == 200
+            assert client.get("/exports").json() == {"Done": True, "Exports": [], "Last": 0}
+            assert [row["ID"] for row in client.get("/exports/audit").json()] == instances
+    finally:
+        server.stop()
