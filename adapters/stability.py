@@ -34,17 +34,17 @@ class StabilityWatcher:
         self.on_stabilized: list = []
 
     def check(self) -> int:
-        """Appends a Stabilized event for each quiet resource; returns the last position."""
+        """Appends a Stabilized event for each quiet resource, in one transaction; returns the
+        last position (0 if nothing became stable)."""
         with self.db.connection() as conn:
             quiet = conn.execute(QUIET_RESOURCES, (self.stable_age,)).fetchall()
-        last = 0
-        for resource_id, level, as_of in quiet:
-            position = self.archive.stabilize(resource_id, LEVEL_NAMES[level], as_of)
-            last = max(last, position or 0)
+        last = self.archive.stabilize(
+            [(resource_id, LEVEL_NAMES[level], as_of) for resource_id, level, as_of in quiet]
+        )
         if last:
             for callback in self.on_stabilized:
                 callback()
-        return last
+        return last or 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="stability-watcher", daemon=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -99,17 +99,25 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
 
     @retry_on_conflict
     def stabilize(
-        self, resource_id: str, level: str, as_of: int, origin: Origin = STABILITY_WATCHER
+        self,
+        quiet: Sequence[tuple[str, str, int]],
+        origin: Origin = STABILITY_WATCHER,
     ) -> int | None:
+        """Records the quiet resources, (resource ID, level, as_of) each, in one append; as_of
+        is the log position of the resource's last stored instance. Returns the last position,
+        None if every one was already recorded."""
+        changed = []
+        for resource_id, level, as_of in quiet:
+            record = self._stability(resource_id, level, origin)
+            if record.stabilize(as_of, origin.to_dict()):
+                changed.append(record)
+        return self._append(*changed).position if changed else None
+
+    def _stability(self, resource_id: str, level: str, origin: Origin) -> ResourceStability:
         try:
-            record: ResourceStability = self.repository.get(stability_aggregate_id(resource_id))
+            return self.repository.get(stability_aggregate_id(resource_id))
         except AggregateNotFoundError:
-            record = ResourceStability(
-                resource_id=resource_id, level=level, origin=origin.to_dict()
-            )
-        if not record.stabilize(as_of, origin.to_dict()):
-            return None
-        return self._append(record).position
+            return ResourceStability(resource_id=resource_id, level=level, origin=origin.to_dict())
 
     def _live_instance(self, instance_id: str) -> Instance | None:
         try:

@@ -6,6 +6,7 @@ DELETE /exports hides earlier entries from GET /exports; the rows stay for audit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -22,32 +23,33 @@ class ExportsProjection:
         hidden_below = None
         for position, event in batch:
             if isinstance(event, ExportRecord.Recorded):
-                rows.append(
-                    (
-                        position,
-                        event.instance_id,
-                        event.series_id,
-                        event.study_id,
-                        event.patient_id,
-                        Jsonb(event.identifiers),
-                        event.destination_kind,
-                        event.destination,
-                        event.remote_aet,
-                        event.job_id,
-                        event.succeeded,
-                        event.error,
-                        Jsonb(event.origin),
-                        event.timestamp,
-                    )
-                )
+                rows.append(_row(position, event))
             elif isinstance(event, ExportsLog.Cleared):
                 hidden_below = position
         if rows:
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO exports VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "%s, %s, %s)",
-                    rows,
-                )
+            # One statement for the batch (no per-row round trips, no pipeline mode).
+            conn.execute(
+                "INSERT INTO exports SELECT * FROM jsonb_populate_recordset(NULL::exports, %s)",
+                (Jsonb(rows),),
+            )
         if hidden_below is not None:
             conn.execute("UPDATE visibility SET hidden_below = %s", (hidden_below,))
+
+
+def _row(position: int, event: Any) -> dict[str, Any]:
+    return {
+        "seq": position,
+        "instance_id": event.instance_id,
+        "series_id": event.series_id,
+        "study_id": event.study_id,
+        "patient_id": event.patient_id,
+        "identifiers": event.identifiers,
+        "destination_kind": event.destination_kind,
+        "destination": event.destination,
+        "remote_aet": event.remote_aet,
+        "job_id": event.job_id,
+        "succeeded": event.succeeded,
+        "error": event.error,
+        "origin": event.origin,
+        "exported_at": event.timestamp.isoformat(),
+    }
