@@ -6,6 +6,7 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -125,28 +126,43 @@ def modality_configuration(request: Request, name: str) -> dict[str, Any]:
     return modality_of(request, name)
 
 
-def put_modality(request: Request, name: str, body: bytes) -> Response[bytes]:
+def define_from_rest(
+    request: Request,
+    kind: str,
+    name: str,
+    body: bytes,
+    normalise: Callable[[Any], dict[str, Any]],
+) -> Response[bytes]:
+    """PUT /modalities/{id} and /peers/{id}: bad input is a 400 and appends nothing."""
     try:
-        configuration = normalise_modality(json_body(body))
+        configuration = normalise(json_body(body))
     except RemoteNodeConfigError as exc:
         raise config_error(exc) from None
     node = node_of(request)
     position = node.archive.define_remote_node(
-        MODALITY, name, configuration, REST, rest_origin(request)
+        kind, name, configuration, REST, rest_origin(request)
     )
     node.wait_for(position, ("configuration",))
     return empty()
 
 
-def delete_modality(request: Request, name: str) -> Response[bytes]:
+def remove_from_rest(request: Request, kind: str, name: str, unknown: str) -> Response[bytes]:
+    """DELETE /modalities/{id} and /peers/{id}; `unknown` is Orthanc's message for a 404."""
     node = node_of(request)
-    position = node.archive.remove_remote_node(MODALITY, name, rest_origin(request))
+    position = node.archive.remove_remote_node(kind, name, rest_origin(request))
     if position is None:
-        raise OrthancError(
-            OrthancCode.INEXISTENT_ITEM, f"Unknown DICOM modality with symbolic name: {name}", 404
-        )
+        raise OrthancError(OrthancCode.INEXISTENT_ITEM, unknown, 404)
     node.wait_for(position, ("configuration",))
     return empty()
+
+
+def put_modality(request: Request, name: str, body: bytes) -> Response[bytes]:
+    return define_from_rest(request, MODALITY, name, body, normalise_modality)
+
+
+def delete_modality(request: Request, name: str) -> Response[bytes]:
+    unknown = f"Unknown DICOM modality with symbolic name: {name}"
+    return remove_from_rest(request, MODALITY, name, unknown)
 
 
 # Litestar 2.25 mixes up three sync_to_thread handlers (GET, PUT, DELETE) on one path: some of

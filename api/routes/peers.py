@@ -7,11 +7,15 @@ from typing import Any
 from litestar import Request, Response, get, route
 
 from adapters.peer_client import PeerError
-from adapters.remote_config import REST, get_node, list_nodes
-from api.context import node_of, read_connection, rest_origin
+from adapters.remote_config import get_node, list_nodes
+from api.context import node_of, read_connection
 from api.errors import OrthancCode, OrthancError, not_found_without_body
-from api.routes.modalities import config_error, empty, json_body, network_error
-from domain.modality_config import RemoteNodeConfigError, normalise_peer, public_peer
+from api.routes.modalities import (
+    define_from_rest,
+    network_error,
+    remove_from_rest,
+)
+from domain.modality_config import normalise_peer, public_peer
 from domain.remote_nodes import PEER
 
 PEER_ROUTES = ["configuration", "store", "store-straight", "system"]
@@ -47,25 +51,11 @@ def peer_configuration(request: Request, name: str) -> dict[str, Any]:
 
 
 def put_peer(request: Request, name: str, body: bytes) -> Response[bytes]:
-    try:
-        configuration = normalise_peer(json_body(body))
-    except RemoteNodeConfigError as exc:
-        raise config_error(exc) from None
-    node = node_of(request)
-    position = node.archive.define_remote_node(
-        PEER, name, configuration, REST, rest_origin(request)
-    )
-    node.wait_for(position, ("configuration",))
-    return empty()
+    return define_from_rest(request, PEER, name, body, normalise_peer)
 
 
 def delete_peer(request: Request, name: str) -> Response[bytes]:
-    node = node_of(request)
-    position = node.archive.remove_remote_node(PEER, name, rest_origin(request))
-    if position is None:
-        raise OrthancError(OrthancCode.INEXISTENT_ITEM, f"Unknown Orthanc peer: {name}", 404)
-    node.wait_for(position, ("configuration",))
-    return empty()
+    return remove_from_rest(request, PEER, name, f"Unknown Orthanc peer: {name}")
 
 
 @route(
