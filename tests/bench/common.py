@@ -163,6 +163,10 @@ class ChronicleServer(Server):
         self.log_path = self.data_dir / f"serve-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
+    def extra_arguments(self) -> list[str]:
+        """More `chronicle serve` arguments, for subclasses."""
+        return []
+
     def start(self, timeout: float = 120) -> ChronicleServer:
         # `chronicle serve` from this checkout: the code beside these benchmarks is what runs.
         command = [
@@ -174,6 +178,7 @@ class ChronicleServer(Server):
             str(self.port),
             "--stable-age",
             str(self.stable_age),
+            *self.extra_arguments(),
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

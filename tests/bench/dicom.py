@@ -34,9 +34,7 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,14 +53,10 @@ from pynetdicom.association import Association
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from tests.bench.common import (
-    CHRONICLE_COMMAND,
-    REPO,
     STABLE_AGE,
     ChronicleServer,
     OrthancServer,
     Server,
-    _die_with_parent,
-    _wait_ready,
     bring_up_loopback_only,
     exit_on_sigterm,
     in_private_netns,
@@ -116,38 +110,15 @@ class ChronicleDicomServer(ChronicleServer):
         scu_port = _free_port_besides(self.port, self.dicom_port)
         self.config_path.write_text(json.dumps({"DicomModalities": _modalities(scu_port)}))
 
-    def start(self, timeout: float = 120) -> ChronicleDicomServer:
-        # As ChronicleServer.start, whose command line takes no extra arguments.
-        command = [
-            *CHRONICLE_COMMAND,
-            "serve",
+    def extra_arguments(self) -> list[str]:
+        return [
             "--config",
             str(self.config_path),
-            "--data-dir",
-            str(self.data_dir),
-            "--http-port",
-            str(self.port),
-            "--stable-age",
-            str(self.stable_age),
             "--dicom-aet",
             self.aet,
             "--dicom-port",
             str(self.dicom_port),
         ]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-                preexec_fn=_die_with_parent(signal.SIGTERM),
-            )
-        try:
-            _wait_ready(self.url, self.process, self.log_path, timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def stop(self) -> None:
         try:
