@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import json
 import os
@@ -329,3 +330,45 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
+
+
+def bench_arguments(
+    module: str,
+    description: str | None,
+    argv: Sequence[str] | None,
+    count: int,
+    large: str,
+    time_limit: float,
+    action: str,
+) -> argparse.Namespace:
+    """The options every load benchmark takes: --orthanc, --count, --large-count, --time-limit."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--orthanc", action="store_true", help="also run against Orthanc 1.10.1")
+    parser.add_argument(
+        "--count", type=int, default=count, help=f"instances per small-file case (default {count})"
+    )
+    parser.add_argument("--large-count", type=int, help=f"instances of 512x512 (default: {large})")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=time_limit,
+        help=f"seconds after which a case starts no new {action} (default {time_limit:g})",
+    )
+    return parser.parse_args(argv)
+
+
+def isolate_if_comparing(
+    module: str, args: argparse.Namespace, argv: Sequence[str] | None
+) -> int | None:
+    """With --orthanc, reruns the benchmark in a loopback-only network namespace (Orthanc binds
+    every interface); returns that run's exit code, or None to go on in this process."""
+    exit_on_sigterm()
+    if args.orthanc and not in_private_netns():
+        return reexec_in_private_netns(module, list(sys.argv[1:] if argv is None else argv))
+    if in_private_netns():
+        bring_up_loopback_only()
+    return None

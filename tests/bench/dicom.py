@@ -28,7 +28,6 @@ Client and server share the machine's cores, the same way for both servers.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -57,12 +56,10 @@ from tests.bench.common import (
     ChronicleServer,
     OrthancServer,
     Server,
-    bring_up_loopback_only,
-    exit_on_sigterm,
-    in_private_netns,
+    bench_arguments,
+    isolate_if_comparing,
     machine_summary,
     percentile,
-    reexec_in_private_netns,
     table,
 )
 from tests.support.dicom_factory import ROOT, make_instance, make_series
@@ -559,31 +556,10 @@ def report_find(outcomes: Sequence[FindOutcome], compare: bool) -> None:
 # Main
 # ------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.bench.dicom",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--orthanc", action="store_true", help="also run against Orthanc 1.10.1")
-    parser.add_argument(
-        "--count", type=int, default=1000, help="instances per small-file case (default 1000)"
-    )
-    parser.add_argument(
-        "--large-count", type=int, help="instances of 512x512 (default: count / 10)"
-    )
-    parser.add_argument(
-        "--time-limit",
-        type=float,
-        default=30,
-        help="seconds after which a C-STORE case starts no new send (default 30)",
-    )
-    args = parser.parse_args(argv)
-    exit_on_sigterm()
-    if args.orthanc and not in_private_netns():
-        arguments = list(sys.argv[1:] if argv is None else argv)
-        return reexec_in_private_netns("tests.bench.dicom", arguments)
-    if in_private_netns():
-        bring_up_loopback_only()
+    args = bench_arguments("tests.bench.dicom", __doc__, argv, 1000, "count / 10", 30, "send")
+    isolated_run = isolate_if_comparing("tests.bench.dicom", args, argv)
+    if isolated_run is not None:
+        return isolated_run
     large_count = args.large_count or max(4, args.count // 10)
     _config.STORE_SEND_CHUNKED_DATASET = True  # stream files: no decode/re-encode in the SCU
     _config.LOG_REQUEST_IDENTIFIERS = _config.LOG_RESPONSE_IDENTIFIERS = False

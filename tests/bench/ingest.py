@@ -14,7 +14,6 @@ server and share its cores, the same way for both servers.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import threading
@@ -30,12 +29,10 @@ from tests.bench.common import (
     ChronicleServer,
     OrthancServer,
     Server,
-    bring_up_loopback_only,
-    exit_on_sigterm,
-    in_private_netns,
+    bench_arguments,
+    isolate_if_comparing,
     machine_summary,
     percentile,
-    reexec_in_private_netns,
     table,
 )
 from tests.support.dicom_factory import ROOT, make_instance
@@ -242,31 +239,10 @@ def report(outcomes: Sequence[Outcome], compare: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.bench.ingest",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--orthanc", action="store_true", help="also run against Orthanc 1.10.1")
-    parser.add_argument(
-        "--count", type=int, default=2000, help="instances per small-file case (default 2000)"
-    )
-    parser.add_argument(
-        "--large-count", type=int, help="instances per 512x512 case (default: count / 5)"
-    )
-    parser.add_argument(
-        "--time-limit",
-        type=float,
-        default=45,
-        help="seconds after which a case starts no new post (default 45)",
-    )
-    args = parser.parse_args(argv)
-    exit_on_sigterm()
-    if args.orthanc and not in_private_netns():
-        arguments = list(sys.argv[1:] if argv is None else argv)
-        return reexec_in_private_netns("tests.bench.ingest", arguments)
-    if in_private_netns():
-        bring_up_loopback_only()
+    args = bench_arguments("tests.bench.ingest", __doc__, argv, 2000, "count / 5", 45, "post")
+    isolated_run = isolate_if_comparing("tests.bench.ingest", args, argv)
+    if isolated_run is not None:
+        return isolated_run
     large_count = args.large_count or max(CLIENTS[-1], args.count // 5)
 
     began = time.perf_counter()
