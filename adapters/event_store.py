@@ -10,6 +10,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from adapters.database import DatabaseAddress
+from domain.credentials import TransactionStep
 
 # Rows per INSERT statement. Keeps each statement well under the size at which psycopg's
 # pipeline mode deadlocks on a Unix socket, while the whole append stays one transaction.
@@ -28,8 +29,13 @@ class ChunkedApplicationRecorder(PostgresApplicationRecorder):
     _prelude_sql: str | None = None
 
     def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self,
+        stored_events: Sequence[StoredEvent],
+        transaction_steps: Sequence[TransactionStep] = (),
+        **kwargs: Any,
     ) -> Sequence[int] | None:
+        """`transaction_steps` run with the cursor after the inserts, in the same transaction
+        (a credential and the event saying it changed commit together)."""
         if not stored_events:
             return []
         ids: list[int] = []
@@ -41,6 +47,8 @@ class ChunkedApplicationRecorder(PostgresApplicationRecorder):
                 chunk = stored_events[start : start + INSERT_CHUNK]
                 self._insert_chunk(curs, chunk)
                 ids.extend(row["notification_id"] for row in curs.fetchall())
+            for step in transaction_steps:
+                step(curs)
         return ids
 
     def _prelude(self) -> SQL:

@@ -18,14 +18,15 @@ import attrs
 from pydicom import Dataset
 
 from adapters.database import Database
-from adapters.remote_config import get_node
+from adapters.node_directory import NodeDirectory
 from adapters.safe_logging import error_report
 from adapters.storage import StorageArea
 from domain.archive import Archive
 from domain.exports import ExportEntry
 from domain.jobs import RUNNING, JobStateError
 from domain.origin import Origin
-from projections import read_models
+from projections.hierarchy import queries as hierarchy
+from projections.jobs import queries as jobs_queries
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +82,17 @@ class JobEngine:
         self,
         archive: Archive,
         db: Database,
+        nodes: NodeDirectory,
         storage: StorageArea,
         senders: dict[str, Sender],
         local_aet: str,
-        poll_interval: float = 0.5,
+        poll_interval: float = 5.0,
     ) -> None:
+        """`poll_interval`: the job dispatcher wakes the engine when a job becomes pending;
+        polling only covers jobs submitted by other processes."""
         self.archive = archive
         self.db = db
+        self.nodes = nodes
         self.storage = storage
         self.senders = senders
         self.local_aet = local_aet
@@ -181,8 +186,7 @@ class JobEngine:
         return job_id, position
 
     def _destination(self, job_id: str, reference: dict[str, str]) -> Destination:
-        with self.db.connection() as conn:
-            configuration = get_node(conn, reference["kind"], reference["name"])
+        configuration = self.nodes.for_sending(reference["kind"], reference["name"])
         if configuration is None:
             code, description = NETWORK_PROTOCOL_ERROR
             details = f"no {reference['kind']} named {reference['name']!r} any more"
@@ -222,8 +226,8 @@ class JobEngine:
     def recover(self) -> None:
         """Fails the jobs a crash left Running."""
         with self.db.connection() as conn:
-            stale = conn.execute("SELECT id FROM jobs.jobs WHERE state = 'Running'").fetchall()
-        for (job_id,) in stale:
+            stale = jobs_queries.running(conn)
+        for job_id in stale:
             code, description = INTERRUPTED
             with contextlib.suppress(JobStateError):
                 self.archive.fail_job(
@@ -267,11 +271,7 @@ class JobEngine:
 
     def _next_pending(self) -> str | None:
         with self.db.connection() as conn:
-            row = conn.execute(
-                "SELECT id FROM jobs.jobs WHERE state = 'Pending' "
-                "ORDER BY priority, submitted_position LIMIT 1"
-            ).fetchone()
-        return row[0] if row else None
+            return jobs_queries.next_pending(conn)
 
     def _execute(
         self, job_id: str, parameters: dict[str, Any], origin: Origin, done: set[str]
@@ -311,7 +311,7 @@ class JobEngine:
         job_id: str,
         destination: Destination,
         sender: Sender,
-        chunk: list[read_models.Row],
+        chunk: list[hierarchy.Row],
         options: dict[str, Any],
         origin: Origin,
     ) -> list[str]:
@@ -346,32 +346,20 @@ class JobEngine:
             self.archive.record_exports(pending, origin)
         return failed
 
-    def _files(self, chunk: list[read_models.Row]) -> Iterable[tuple[str, bytes]]:
+    def _files(self, chunk: list[hierarchy.Row]) -> Iterable[tuple[str, bytes]]:
         for row in chunk:
             yield row["id"], self.storage.read(row["file_uuid"])
 
-    def _instances(self, resources: Sequence[str]) -> list[read_models.Row]:
+    def _instances(self, resources: Sequence[str]) -> list[hierarchy.Row]:
         """The instances under the resources, each with its DICOM identifiers for the audit."""
-        rows: dict[str, read_models.Row] = {}
         with self.db.connection() as conn:
-            for resource_id in resources:
-                for row in read_models.instances_under(conn, resource_id):
-                    rows[row["id"]] = row
-            ancestors = read_models.get_resources(
-                conn,
-                list(
-                    {r[c] for r in rows.values() for c in ("patient_id", "study_id", "series_id")}
-                ),
-            )
-        for row in rows.values():
-            row["identifiers"] = _identifiers(row, ancestors)
-        return list(rows.values())
+            return hierarchy.instances_with_identifiers(conn, list(resources))
 
     def _content(
         self,
         destination: Destination,
         resources: Sequence[str],
-        instances: list[read_models.Row],
+        instances: list[hierarchy.Row],
         failed: list[str],
     ) -> dict[str, Any]:
         content: dict[str, Any] = {
@@ -410,7 +398,7 @@ def _move_originator(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _export_entry(
-    row: read_models.Row, destination: Destination, job_id: str, outcome: tuple[bool, str]
+    row: hierarchy.Row, destination: Destination, job_id: str, outcome: tuple[bool, str]
 ) -> ExportEntry:
     succeeded, error = outcome
     return ExportEntry(
@@ -426,16 +414,3 @@ def _export_entry(
         succeeded=succeeded,
         error=error,
     )
-
-
-def _identifiers(row: read_models.Row, ancestors: dict[str, read_models.Row]) -> dict[str, str]:
-    def tag(column: str, keyword: str) -> str:
-        ancestor = ancestors.get(row[column]) if column != "id" else row
-        return str((ancestor or {}).get("main_tags", {}).get(keyword, ""))
-
-    return {
-        "PatientID": tag("patient_id", "PatientID"),
-        "StudyInstanceUID": tag("study_id", "StudyInstanceUID"),
-        "SeriesInstanceUID": tag("series_id", "SeriesInstanceUID"),
-        "SOPInstanceUID": tag("id", "SOPInstanceUID"),
-    }

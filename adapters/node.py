@@ -1,4 +1,7 @@
-"""One Chronicle process: the database, the event store, the storage area and the workers."""
+"""The composition root: one Chronicle process's parts, built once and handed to each other.
+
+Every part gets the narrow collaborators it uses; nothing is rewired after construction.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +10,30 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.config import Settings
+from adapters.consumers.supervisor import Consumers
+from adapters.credential_migration import move_credentials_out_of_the_log
 from adapters.database import Database, DatabaseAddress, EmbeddedPostgres
 from adapters.dicom.scu import DicomClient
 from adapters.event_store import event_store_env
-from adapters.group_commit import GroupCommitter
 from adapters.ingest import Ingestor
 from adapters.job_engine import JobEngine
+from adapters.node_directory import NodeDirectory
 from adapters.peer_client import PeerClient
-from adapters.reaper import FileReaper, referenced_files
+from adapters.processors.file_reaper import FileReaper
+from adapters.processors.job_dispatch import JobDispatcher
+from adapters.processors.stability import StabilityWatcher
 from adapters.remote_config import sync_configured_nodes
-from adapters.stability import StabilityWatcher
+from adapters.secret_store import PostgresSecretStore
 from adapters.storage import StorageArea
 from domain.archive import Archive
-from projections.changes import ChangesProjection
-from projections.exports import ExportsProjection
-from projections.hierarchy import HierarchyProjection
-from projections.jobs import JobsProjection
-from projections.remote_nodes import RemoteNodesProjection
-from projections.runner import ProjectionRunner
+from projections.changes.projection import ChangesProjection
+from projections.configuration.projection import RemoteNodesProjection
+from projections.exports.projection import ExportsProjection
+from projections.files.projection import FilesProjection
+from projections.files.queries import referenced_files
+from projections.hierarchy.projection import HierarchyProjection
+from projections.jobs.projection import JobsProjection
+from projections.read_model import ReadModel
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +46,36 @@ class ProjectionLagError(RuntimeError):
     pass
 
 
+def read_models() -> list[ReadModel]:
+    """Every read model, in the order they are listed (and rebuilt)."""
+    return [
+        HierarchyProjection(),
+        ChangesProjection(),
+        FilesProjection(),
+        RemoteNodesProjection(),
+        JobsProjection(),
+        ExportsProjection(),
+    ]
+
+
+# Every processor, in the order they are listed.
+PROCESSOR_CLASSES = (FileReaper, StabilityWatcher, JobDispatcher)
+
+
+class ReadModelWaiter:
+    """Read-your-writes: waits until the named read models have consumed a log position."""
+
+    def __init__(self, consumers: Consumers, timeout: float = READ_YOUR_WRITES_TIMEOUT) -> None:
+        self.consumers = consumers
+        self.timeout = timeout
+
+    def __call__(self, position: int | None, names: Sequence[str] = READ_YOUR_WRITES) -> None:
+        if position is None:
+            return
+        if not self.consumers.wait_for(position, names, self.timeout):
+            raise ProjectionLagError(f"read models did not reach log position {position}")
+
+
 class ChronicleNode:
     def __init__(self, settings: Settings, owns_database: bool = False) -> None:
         self.settings = settings
@@ -45,29 +84,16 @@ class ChronicleNode:
         self.address = self._database_address()
         try:
             self.db = Database(self.address, pool_size=settings.db_pool_size)
-            self.archive = Archive(env=event_store_env(self.address, settings.db_pool_size))
+            self.secrets = PostgresSecretStore(self.db)
+            self.archive = Archive(
+                env=event_store_env(self.address, settings.db_pool_size), secrets=self.secrets
+            )
         except BaseException:
             if self.embedded is not None:
                 self.embedded.stop()
             raise
-        self.archive.append_new = GroupCommitter(self.archive.save).append
         self.storage = StorageArea(settings.storage_dir)
-        # The runner has its own connections: API requests that hold theirs while reading
-        # files must never starve the projections that read-your-writes waits on.
-        self.projection_db = Database(self.address, pool_size=2, name="projections")
-        self.runner = ProjectionRunner(
-            self.archive,
-            self.projection_db,
-            [
-                HierarchyProjection(),
-                ChangesProjection(),
-                FileReaper(self.storage),
-                RemoteNodesProjection(),
-                JobsProjection(),
-                ExportsProjection(),
-            ],
-            first=READ_YOUR_WRITES,
-        )
+        self.nodes = NodeDirectory(self.db, self.secrets)
         self.ingestor = Ingestor(
             self.archive,
             self.storage,
@@ -79,13 +105,28 @@ class ChronicleNode:
         self.jobs = JobEngine(
             self.archive,
             self.db,
+            self.nodes,
             self.storage,
             senders={"modality": self.dicom_client, "peer": self.peer_client},
             local_aet=settings.dicom_aet,
         )
         self.watcher = StabilityWatcher(self.archive, self.db, settings.stable_age)
-        self.watcher.on_stabilized.append(self.runner.notify)
-        self._ingest_lock = None
+        # The runners have their own connections: API requests that hold theirs while reading
+        # files must never starve the read models that read-your-writes waits on. Their commits
+        # need no fsync: what they write is rebuilt from the log (see Database).
+        self.consumer_db = Database(
+            self.address, pool_size=10, name="consumers", durable_commits=False
+        )
+        self.consumers = Consumers(
+            self.archive,
+            self.consumer_db,
+            read_models(),
+            [FileReaper(self.storage), self.watcher, JobDispatcher(self.jobs.notify)],
+            eager=READ_YOUR_WRITES,
+        )
+        self.archive.subscribe(self.consumers.notify)
+        self.wait_for = ReadModelWaiter(self.consumers)
+        self._ingest_lock: Any = None
         self.dicom_server: Any = None
 
     def _database_address(self) -> DatabaseAddress:
@@ -94,17 +135,25 @@ class ChronicleNode:
         self.embedded = EmbeddedPostgres(self.settings.embedded_pg_dir, owner=self.owns_database)
         return self.embedded.start()
 
+    def prepare(self) -> None:
+        """Creates and migrates every table; credentials left in the log by earlier versions
+        move to the secret store."""
+        self.secrets.prepare()
+        with self.db.connection() as conn:
+            move_credentials_out_of_the_log(self.archive, conn, self.secrets)
+        self.consumers.prepare()
+
     def start(self, workers: bool = True) -> None:
-        """Brings read models up to date, sweeps orphan files, then starts the workers."""
-        self.runner.prepare()
-        self.runner.catch_up_fully()
+        """Brings read models up to date, sweeps orphan files, then starts the workers (the
+        consumers of the log, the job engine and the DICOM server)."""
+        self.prepare()
+        self.consumers.catch_up_read_models()
         self.sync_remote_nodes()
         self.sweep_orphans()
         self._ingest_lock = self.storage.ingesting()
         self._ingest_lock.__enter__()
         if workers:
-            self.runner.start()
-            self.watcher.start()
+            self.consumers.start()
             self.jobs.start()
             self._start_dicom_server()
 
@@ -120,7 +169,7 @@ class ChronicleNode:
         with self.db.connection() as conn:
             changed = sync_configured_nodes(self.archive, conn, self.settings)
         if changed:
-            self.runner.catch_up_fully()
+            self.consumers.catch_up_read_models(["configuration"])
 
     def sweep_orphans(self) -> None:
         removed = self.storage.sweep(self._files_named_by_events)
@@ -130,29 +179,21 @@ class ChronicleNode:
             log.warning("removed %d file(s) that no event names (interrupted ingests)", removed)
 
     def _files_named_by_events(self) -> set[str]:
-        self.runner.catch_up_fully()
+        self.consumers.catch_up_read_models(["files"])
         with self.db.connection() as conn:
             return referenced_files(conn)
-
-    def wait_for(self, position: int | None, names: Sequence[str] = READ_YOUR_WRITES) -> None:
-        if position is None:
-            return
-        self.runner.notify()
-        if not self.runner.wait_for(position, names, timeout=READ_YOUR_WRITES_TIMEOUT):
-            raise ProjectionLagError(f"read models did not reach log position {position}")
 
     def close(self) -> None:
         if self.dicom_server is not None:
             self.dicom_server.stop()
             self.dicom_server = None
         self.jobs.stop()
-        self.watcher.stop()
-        self.runner.stop()
+        self.consumers.stop()
         if self._ingest_lock is not None:
             self._ingest_lock.__exit__(None, None, None)
             self._ingest_lock = None
         self.archive.close()
-        self.projection_db.close()
+        self.consumer_db.close()
         self.db.close()
         if self.embedded is not None:
             self.embedded.stop()

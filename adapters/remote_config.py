@@ -12,13 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from adapters.config import ConfigError, Settings
 from domain.archive import Archive
 from domain.modality_config import RemoteNodeConfigError, normalise_modality, normalise_peer
 from domain.origin import SYSTEM
 from domain.remote_nodes import MODALITY, PEER
+from projections.configuration.queries import list_nodes
 
 log = logging.getLogger(__name__)
 
@@ -65,37 +65,3 @@ def sync_configured_nodes(archive: Archive, conn: psycopg.Connection, settings: 
     if last:
         log.info("modalities and peers synchronised with the configuration")
     return last
-
-
-# ---------------------------------------------------------------------------------------------
-# Reads of configuration.remote_nodes
-
-
-def list_nodes(conn: psycopg.Connection, kind: str | None = None) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cursor:
-        cursor.execute(
-            "SELECT kind, name, configuration, source FROM configuration.remote_nodes "
-            "WHERE %(kind)s::text IS NULL OR kind = %(kind)s ORDER BY kind, name",
-            {"kind": kind},
-        )
-        return cursor.fetchall()
-
-
-def get_node(conn: psycopg.Connection, kind: str, name: str) -> dict[str, Any] | None:
-    """A node's configuration, or None."""
-    row = conn.execute(
-        "SELECT configuration FROM configuration.remote_nodes WHERE kind = %s AND name = %s",
-        (kind, name),
-    ).fetchone()
-    return row[0] if row else None
-
-
-def modality_by_aet(conn: psycopg.Connection, aet: str) -> tuple[str, dict[str, Any]] | None:
-    """The modality whose AET is `aet`, compared case-insensitively as Orthanc does by default."""
-    row = conn.execute(
-        "SELECT name, configuration FROM configuration.remote_nodes "
-        "WHERE kind = 'modality' AND upper(configuration->>'AET') = upper(%s) "
-        "ORDER BY name LIMIT 1",
-        (aet,),
-    ).fetchone()
-    return (row[0], row[1]) if row else None

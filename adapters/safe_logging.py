@@ -10,8 +10,12 @@ from __future__ import annotations
 import traceback
 
 
-def error_report(error: BaseException) -> str:
+def error_kind(error: BaseException) -> str:
+    """The exception's type, with its SQLSTATE for a database error: safe to show anywhere."""
     sqlstate = getattr(getattr(error, "diag", None), "sqlstate", None)
-    kind = type(error).__qualname__ + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
+    return type(error).__qualname__ + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
+
+
+def error_report(error: BaseException) -> str:
     frames = "".join(traceback.format_tb(error.__traceback__))
-    return f"{kind}\n{frames}"
+    return f"{error_kind(error)}\n{frames}"

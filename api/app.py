@@ -17,6 +17,7 @@ from api.errors import (
     handle_unexpected,
 )
 from api.routes.changes import changes_handlers
+from api.routes.consumers import consumers_handlers
 from api.routes.exports import exports_handlers
 from api.routes.instance_content import content_handlers
 from api.routes.jobs import jobs_handlers
@@ -43,6 +44,7 @@ def create_app(node: ChronicleNode) -> Litestar:
         route_handlers=[
             *system_handlers,
             *changes_handlers,
+            *consumers_handlers,
             *upload_handlers,
             *resource_handlers(),
             *content_handlers(),

@@ -8,7 +8,7 @@ from pydicom import Dataset
 from api.context import node_of
 from api.errors import OrthancCode, OrthancError
 from domain.dicom_files import parse_dataset, parse_header
-from projections.read_models import Row
+from projections.hierarchy.queries import Row
 
 
 def read_bytes(request: Request, instance: Row) -> bytes:

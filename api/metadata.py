@@ -5,9 +5,10 @@ from __future__ import annotations
 import psycopg
 
 from api.resource_views import orthanc_time
+from domain.levels import INSTANCE, SERIES
 from domain.origin import Origin
-from projections import read_models
-from projections.read_models import INSTANCE, SERIES, Row
+from projections.hierarchy import queries as hierarchy
+from projections.hierarchy.queries import Row
 
 # Orthanc's MetadataType enumeration (1.11): numbers usable in place of names in /metadata/{name}.
 METADATA_TYPES = {
@@ -51,7 +52,7 @@ def resource_metadata(conn: psycopg.Connection, row: Row) -> dict[str, str]:
         return instance_metadata(row)
     values: dict[str, str] = {}
     if row["level"] == SERIES:
-        instances = read_models.descendants(conn, SERIES, row["id"], INSTANCE)
+        instances = hierarchy.descendants(conn, SERIES, row["id"], INSTANCE)
         if instances:
             values["RemoteAET"] = Origin.from_dict(instances[0]["origin"] or {}).remote_aet
     values["LastUpdate"] = orthanc_time(row["last_update"])

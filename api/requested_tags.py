@@ -26,8 +26,9 @@ from domain.dicom_json import (
     simplify,
     tag_name,
 )
-from projections import read_models
-from projections.read_models import INSTANCE, PATIENT, SERIES, STUDY, Row
+from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
+from projections.hierarchy import queries as hierarchy
+from projections.hierarchy.queries import Row
 
 MODALITIES_IN_STUDY = 0x00080061
 SOP_CLASSES_IN_STUDY = 0x00080062
@@ -83,7 +84,7 @@ def add_requested_tags(
     requested: list[int],
     tag_format: TagFormat,
 ) -> None:
-    ancestors = read_models.get_resources(
+    ancestors = hierarchy.get_resources(
         conn,
         [row[column] for row in rows for column in ("patient_id", "study_id") if row[column]],
     )
@@ -120,7 +121,7 @@ def _computed(
         ids = [row["id"] for row in rows if row["level"] == level]
         if not wanted or not ids:
             continue
-        for resource_id, facts in read_models.computed_counts(conn, level, ids).items():
+        for resource_id, facts in hierarchy.computed_counts(conn, level, ids).items():
             result[resource_id] = {tag: _computed_text(facts[key]) for tag, key in wanted.items()}
     return result
 
@@ -134,7 +135,7 @@ def _computed_text(value: Any) -> str:
 def _from_file(
     request: Request, conn: psycopg.Connection, row: Row, missing: list[int]
 ) -> dict[int, Node]:
-    instance = row if row["level"] == INSTANCE else read_models.first_instance(conn, row)
+    instance = row if row["level"] == INSTANCE else hierarchy.first_instance(conn, row)
     if instance is None:
         return {}
     tags = full_tags(

@@ -9,9 +9,10 @@ from typing import Any
 import psycopg
 from pydicom.datadict import keyword_dict
 
+from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
 from domain.main_tags import LEVELS
-from projections import read_models
-from projections.read_models import INSTANCE, PATIENT, SERIES, STUDY, Row
+from projections.hierarchy import queries as hierarchy
+from projections.hierarchy.queries import Row
 
 LEVEL_TYPES = LEVELS
 LEVEL_PATHS = ("patients", "studies", "series", "instances")
@@ -49,7 +50,7 @@ def expand_resources(
 ) -> list[dict[str, Any]]:
     """Orthanc's expanded form for each row, with a constant number of queries."""
     parents = [row["id"] for row in rows if row["level"] < INSTANCE]
-    children = read_models.child_ids(conn, parents)
+    children = hierarchy.child_ids(conn, parents)
     return [_expand(row, children, tag_format) for row in rows]
 
 

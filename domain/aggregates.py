@@ -1,8 +1,10 @@
 """The event catalogue: every aggregate and the facts it records.
 
 Events are small and complete: a projection builds its read model from them alone, without
-opening DICOM files. Change a payload by adding a class version and an upcaster, never by
-editing history.
+opening DICOM files. Every event class declares its `class_version`; a payload changes by a new
+version with an `upcast_vN_vN+1` static method (eventsourcing applies it when it reads an older
+event), never by editing history. Topics (module and class names) are what the log stores, so a
+renamed or moved class registers its old topic in RENAMED_TOPICS.
 """
 
 from __future__ import annotations
@@ -11,24 +13,64 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import register_topic
 
+from domain.credentials import split_credentials
 from domain.identity import (
     CHANGES_LOG_ID,
     EXPORTS_LOG_ID,
     instance_aggregate_id,
     remote_node_aggregate_id,
-    stability_aggregate_id,
+    resource_aggregate_id,
 )
+
+OriginFields = dict[str, str]  # domain.origin.Origin.to_dict()
 
 
 class Instance(Aggregate):
     """One SOP instance, across every time it was stored and deleted."""
 
+    class Stored(Aggregate.Created):
+        class_version = 1
+        instance_id: str
+        series_id: str
+        study_id: str
+        patient_id: str
+        attachment: dict[str, Any]  # uuid, size, md5 of the file in the storage area
+        dicom: dict[str, Any]  # transfer syntax, SOP class, IndexInSeries, PixelDataOffset
+        tags: dict[str, dict[str, str]]  # main tags, by level name
+        indexed: dict[str, str]  # the other short text tags, for the full-text index
+        origin: OriginFields
+
+    class StoredAgain(Aggregate.Event):
+        """Stored after a delete, or over the live copy when overwriting is configured."""
+
+        class_version = 1
+        instance_id: str
+        series_id: str
+        study_id: str
+        patient_id: str
+        attachment: dict[str, Any]
+        dicom: dict[str, Any]
+        tags: dict[str, dict[str, str]]
+        indexed: dict[str, str]
+        origin: OriginFields
+        replaced_attachment: str | None  # the file overwritten, None after a delete
+
+    class Deleted(Aggregate.Event):
+        class_version = 1
+        instance_id: str
+        series_id: str
+        study_id: str
+        patient_id: str
+        attachment_uuid: str
+        origin: OriginFields
+
     @staticmethod
     def create_id(instance_id: str, **_: Any) -> UUID:
         return instance_aggregate_id(instance_id)
 
-    @event("Stored")
+    @event(Stored)
     def __init__(
         self,
         instance_id: str,
@@ -39,11 +81,11 @@ class Instance(Aggregate):
         dicom: dict[str, Any],
         tags: dict[str, dict[str, str]],
         indexed: dict[str, str],
-        origin: dict[str, str],
+        origin: OriginFields,
     ) -> None:
         self._remember(instance_id, series_id, study_id, patient_id, attachment)
 
-    @event("StoredAgain")
+    @event(StoredAgain)
     def store_again(
         self,
         instance_id: str,
@@ -54,13 +96,12 @@ class Instance(Aggregate):
         dicom: dict[str, Any],
         tags: dict[str, dict[str, str]],
         indexed: dict[str, str],
-        origin: dict[str, str],
+        origin: OriginFields,
         replaced_attachment: str | None,
     ) -> None:
-        """Stored after a delete, or over the live copy when overwriting is configured."""
         self._remember(instance_id, series_id, study_id, patient_id, attachment)
 
-    @event("Deleted")
+    @event(Deleted)
     def _deleted(
         self,
         instance_id: str,
@@ -68,11 +109,11 @@ class Instance(Aggregate):
         study_id: str,
         patient_id: str,
         attachment_uuid: str,
-        origin: dict[str, str],
+        origin: OriginFields,
     ) -> None:
         self.live = False
 
-    def delete(self, origin: dict[str, str]) -> None:
+    def delete(self, origin: OriginFields) -> None:
         self._deleted(
             instance_id=self.instance_id,
             series_id=self.series_id,
@@ -94,28 +135,52 @@ class Instance(Aggregate):
         self.series_id = series_id
         self.study_id = study_id
         self.patient_id = patient_id
-        self.attachment_uuid = attachment["uuid"]
+        self.attachment_uuid: str = attachment["uuid"]
         self.live = True
 
 
-class ResourceStability(Aggregate):
-    """Records that a patient, study or series received no new instance for StableAge seconds."""
+class Resource(Aggregate):
+    """A patient, study or series (or an instance, for its own metadata) as Orthanc sees it:
+    the home of what is said about the resource rather than stored in it. Its version is the
+    `Revision` Orthanc exposes in ETag and If-Match.
+
+    Stability lives here: "no new instance for StableAge seconds", recorded as an event so a
+    replay reproduces the Stable* changes. (This class was called ResourceStability; its old
+    topic is registered below, so the aggregates of existing logs load as Resources.)
+    """
+
+    class Registered(Aggregate.Created):
+        class_version = 1
+        resource_id: str  # the Orthanc identifier
+        level: str  # "Patient", "Study", "Series" or "Instance"
+        origin: OriginFields
+
+    class Stabilized(Aggregate.Event):
+        class_version = 1
+        resource_id: str
+        level: str
+        as_of: int  # log position of the last instance stored under the resource
+        origin: OriginFields
 
     @staticmethod
     def create_id(resource_id: str, **_: Any) -> UUID:
-        return stability_aggregate_id(resource_id)
+        return resource_aggregate_id(resource_id)
 
-    @event("Registered")
-    def __init__(self, resource_id: str, level: str, origin: dict[str, str]) -> None:
+    @event(Registered)
+    def __init__(self, resource_id: str, level: str, origin: OriginFields) -> None:
         self.resource_id = resource_id
         self.level = level
         self.stable_as_of = 0
 
-    @event("Stabilized")
-    def _stabilized(self, resource_id: str, level: str, as_of: int, origin: dict[str, str]) -> None:
+    @event(Stabilized)
+    def _stabilized(self, resource_id: str, level: str, as_of: int, origin: OriginFields) -> None:
         self.stable_as_of = as_of
 
-    def stabilize(self, as_of: int, origin: dict[str, str]) -> bool:
+    @property
+    def revision(self) -> int:
+        return self.version
+
+    def stabilize(self, as_of: int, origin: OriginFields) -> bool:
         """`as_of` is the log position of the resource's last stored instance."""
         if as_of <= self.stable_as_of:
             return False
@@ -126,17 +191,31 @@ class ResourceStability(Aggregate):
 class ChangesLog(Aggregate):
     """Orthanc's /changes log: clearing it hides what came before, it never destroys it."""
 
+    class Opened(Aggregate.Created):
+        class_version = 1
+
+    class Cleared(Aggregate.Event):
+        class_version = 1
+        origin: OriginFields
+
     @staticmethod
     def create_id(**_: Any) -> UUID:
         return CHANGES_LOG_ID
 
-    @event("Opened")
+    @event(Opened)
     def __init__(self) -> None:
         pass
 
-    @event("Cleared")
-    def clear(self, origin: dict[str, str]) -> None:
+    @event(Cleared)
+    def clear(self, origin: OriginFields) -> None:
         pass
+
+
+def _drop_credentials(state: dict[str, Any]) -> None:
+    """Version 1 kept a peer's password, header values and key password in the event."""
+    public, secrets = split_credentials(state["configuration"])
+    state["configuration"] = public
+    state["credentials"] = sorted(secrets)
 
 
 class RemoteNode(Aggregate):
@@ -144,54 +223,115 @@ class RemoteNode(Aggregate):
 
     `kind` is "modality" or "peer"; `source` says who defined it ("configuration" or "rest"),
     so that a start-up with an edited configuration file only touches what the file defined.
+    Credentials never enter the log: they live in the secret store, and events name only
+    which credentials the node has (`credentials`) and when they changed.
     """
+
+    class Defined(Aggregate.Created):
+        class_version = 2
+        kind: str
+        name: str
+        configuration: dict[str, Any]  # without credentials
+        source: str
+        origin: OriginFields
+        credentials: list[str]  # which credentials are set ("Password", "HttpHeaders"…)
+
+        upcast_v1_v2 = staticmethod(_drop_credentials)
+
+    class Updated(Aggregate.Event):
+        class_version = 2
+        kind: str
+        name: str
+        configuration: dict[str, Any]
+        source: str
+        origin: OriginFields
+        credentials: list[str]
+
+        upcast_v1_v2 = staticmethod(_drop_credentials)
+
+    class CredentialsChanged(Aggregate.Event):
+        """The node's credentials were set, changed or cleared (their values are elsewhere)."""
+
+        class_version = 1
+        kind: str
+        name: str
+        credentials: list[str]
+        origin: OriginFields
+
+    class Removed(Aggregate.Event):
+        class_version = 1
+        kind: str
+        name: str
+        origin: OriginFields
 
     @staticmethod
     def create_id(kind: str, name: str, **_: Any) -> UUID:
         return remote_node_aggregate_id(kind, name)
 
-    @event("Defined")
+    @event(Defined)
     def __init__(
         self,
         kind: str,
         name: str,
         configuration: dict[str, Any],
         source: str,
-        origin: dict[str, str],
+        origin: OriginFields,
+        credentials: list[str],
     ) -> None:
         self.kind = kind
         self.name = name
         self.configuration = configuration
         self.source = source
+        self.credentials = credentials
         self.live = True
 
-    @event("Updated")
+    @event(Updated)
     def _updated(
         self,
         kind: str,
         name: str,
         configuration: dict[str, Any],
         source: str,
-        origin: dict[str, str],
+        origin: OriginFields,
+        credentials: list[str],
     ) -> None:
         self.configuration = configuration
         self.source = source
+        self.credentials = credentials
         self.live = True
 
-    @event("Removed")
-    def _removed(self, kind: str, name: str, origin: dict[str, str]) -> None:
+    @event(CredentialsChanged)
+    def _credentials_changed(
+        self, kind: str, name: str, credentials: list[str], origin: OriginFields
+    ) -> None:
+        self.credentials = credentials
+
+    @event(Removed)
+    def _removed(self, kind: str, name: str, origin: OriginFields) -> None:
         self.live = False
 
-    def update(self, configuration: dict[str, Any], source: str, origin: dict[str, str]) -> None:
+    def update(
+        self,
+        configuration: dict[str, Any],
+        source: str,
+        credentials: list[str],
+        origin: OriginFields,
+    ) -> None:
         self._updated(
             kind=self.kind,
             name=self.name,
             configuration=configuration,
             source=source,
             origin=origin,
+            credentials=credentials,
         )
 
-    def remove(self, origin: dict[str, str]) -> None:
+    def change_credentials(self, credentials: list[str], origin: OriginFields) -> None:
+        self._credentials_changed(
+            kind=self.kind, name=self.name, credentials=credentials, origin=origin
+        )
+
+    def remove(self, origin: OriginFields) -> None:
         self._removed(kind=self.kind, name=self.name, origin=origin)
 
 
@@ -199,13 +339,59 @@ class Job(Aggregate):
     """One of Orthanc's jobs (store to a modality or peer, move...): its whole life is events,
     so jobs survive restarts and are visible from any process."""
 
-    @event("Submitted")
+    class Submitted(Aggregate.Created):
+        class_version = 1
+        job_type: str
+        priority: int
+        parameters: dict[str, Any]  # names destinations, never their configuration
+        origin: OriginFields
+
+    class Started(Aggregate.Event):
+        class_version = 1
+        attempt: int
+        origin: OriginFields
+
+    class Progressed(Aggregate.Event):
+        class_version = 1
+        progress: int
+        done: list[str]  # what this step completed (instance IDs for store jobs)
+        origin: OriginFields
+
+    class Succeeded(Aggregate.Event):
+        class_version = 1
+        content: dict[str, Any]
+        origin: OriginFields
+
+    class Failed(Aggregate.Event):
+        class_version = 1
+        error_code: int
+        error_description: str
+        details: str
+        origin: OriginFields
+
+    class Paused(Aggregate.Event):
+        class_version = 1
+        origin: OriginFields
+
+    class Resumed(Aggregate.Event):
+        class_version = 1
+        origin: OriginFields
+
+    class Cancelled(Aggregate.Event):
+        class_version = 1
+        origin: OriginFields
+
+    class Resubmitted(Aggregate.Event):
+        class_version = 1
+        origin: OriginFields
+
+    @event(Submitted)
     def __init__(
         self,
         job_type: str,
         priority: int,
         parameters: dict[str, Any],
-        origin: dict[str, str],
+        origin: OriginFields,
     ) -> None:
         self.job_type = job_type
         self.priority = priority
@@ -216,41 +402,41 @@ class Job(Aggregate):
         self.attempt = 0
         self.done: set[str] = set()
 
-    @event("Started")
-    def start(self, attempt: int, origin: dict[str, str]) -> None:
+    @event(Started)
+    def start(self, attempt: int, origin: OriginFields) -> None:
         self.state = "Running"
         self.attempt = attempt
 
-    @event("Progressed")
-    def progress_to(self, progress: int, done: list[str], origin: dict[str, str]) -> None:
+    @event(Progressed)
+    def progress_to(self, progress: int, done: list[str], origin: OriginFields) -> None:
         self.progress = progress
         self.done.update(done)
 
-    @event("Succeeded")
-    def succeed(self, content: dict[str, Any], origin: dict[str, str]) -> None:
+    @event(Succeeded)
+    def succeed(self, content: dict[str, Any], origin: OriginFields) -> None:
         self.state = "Success"
         self.progress = 100
 
-    @event("Failed")
+    @event(Failed)
     def fail(
-        self, error_code: int, error_description: str, details: str, origin: dict[str, str]
+        self, error_code: int, error_description: str, details: str, origin: OriginFields
     ) -> None:
         self.state = "Failure"
 
-    @event("Paused")
-    def pause(self, origin: dict[str, str]) -> None:
+    @event(Paused)
+    def pause(self, origin: OriginFields) -> None:
         self.state = "Paused"
 
-    @event("Resumed")
-    def resume(self, origin: dict[str, str]) -> None:
+    @event(Resumed)
+    def resume(self, origin: OriginFields) -> None:
         self.state = "Pending"
 
-    @event("Cancelled")
-    def cancel(self, origin: dict[str, str]) -> None:
+    @event(Cancelled)
+    def cancel(self, origin: OriginFields) -> None:
         self.state = "Failure"
 
-    @event("Resubmitted")
-    def resubmit(self, origin: dict[str, str]) -> None:
+    @event(Resubmitted)
+    def resubmit(self, origin: OriginFields) -> None:
         self.state = "Pending"
         self.progress = 0
         self.done = set()
@@ -259,7 +445,22 @@ class Job(Aggregate):
 class ExportRecord(Aggregate):
     """One instance sent (or not) to a modality or peer: the audit trail behind /exports."""
 
-    @event("Recorded")
+    class Recorded(Aggregate.Created):
+        class_version = 1
+        instance_id: str
+        series_id: str
+        study_id: str
+        patient_id: str
+        identifiers: dict[str, str]  # PatientID, StudyInstanceUID, SeriesInstanceUID, SOP UID
+        destination_kind: str
+        destination: str
+        remote_aet: str
+        job_id: str | None
+        succeeded: bool
+        error: str
+        origin: OriginFields
+
+    @event(Recorded)
     def __init__(
         self,
         instance_id: str,
@@ -273,7 +474,7 @@ class ExportRecord(Aggregate):
         job_id: str | None,
         succeeded: bool,
         error: str,
-        origin: dict[str, str],
+        origin: OriginFields,
     ) -> None:
         pass
 
@@ -281,14 +482,54 @@ class ExportRecord(Aggregate):
 class ExportsLog(Aggregate):
     """Orthanc's /exports: clearing hides earlier entries from it, the audit trail keeps them."""
 
+    class Opened(Aggregate.Created):
+        class_version = 1
+
+    class Cleared(Aggregate.Event):
+        class_version = 1
+        origin: OriginFields
+
     @staticmethod
     def create_id(**_: Any) -> UUID:
         return EXPORTS_LOG_ID
 
-    @event("Opened")
+    @event(Opened)
     def __init__(self) -> None:
         pass
 
-    @event("Cleared")
-    def clear(self, origin: dict[str, str]) -> None:
+    @event(Cleared)
+    def clear(self, origin: OriginFields) -> None:
         pass
+
+
+AGGREGATES: tuple[type[Aggregate], ...] = (
+    Instance,
+    Resource,
+    ChangesLog,
+    RemoteNode,
+    Job,
+    ExportRecord,
+    ExportsLog,
+)
+
+# Old topic -> the class stored events under that topic now load as.
+RENAMED_TOPICS: dict[str, type[Aggregate]] = {
+    "domain.aggregates:ResourceStability": Resource,
+}
+for _old_topic, _aggregate in RENAMED_TOPICS.items():
+    register_topic(_old_topic, _aggregate)
+
+
+def event_classes(aggregate: type[Aggregate]) -> list[type[Aggregate.Event]]:
+    """The event classes an aggregate declares, in declaration order (not the `Event` and
+    `Created` that eventsourcing adds to every aggregate: ours declare their own)."""
+    return [
+        value
+        for name, value in vars(aggregate).items()
+        if isinstance(value, type)
+        and issubclass(value, Aggregate.Event)
+        and name not in GENERATED_EVENT_CLASSES
+    ]
+
+
+GENERATED_EVENT_CLASSES = frozenset({"Event", "Created"})

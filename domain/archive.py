@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import attrs
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 
-from domain.aggregates import ChangesLog, Instance, ResourceStability
+from domain.aggregates import ChangesLog, Instance, Resource
 from domain.conflicts import retry_on_conflict
+from domain.credentials import SecretStore, TransactionStep
 from domain.exports import ExportCommands
-from domain.identity import instance_aggregate_id, stability_aggregate_id
+from domain.group_commit import GroupCommitter
+from domain.identity import instance_aggregate_id, resource_aggregate_id
 from domain.jobs import JobCommands
 from domain.origin import Channel, Origin
 from domain.remote_nodes import RemoteNodeCommands
@@ -41,24 +44,55 @@ class UnknownInstance(LookupError):
     pass
 
 
+class NoSecretStore:
+    """For an archive that never defines nodes with credentials (tools, tests)."""
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return {}
+
+    def put(self, kind: str, name: str, secrets: dict[str, Any]) -> TransactionStep:
+        if secrets:
+            raise RuntimeError("this archive has no secret store for credentials")
+        return _nothing
+
+    def remove(self, kind: str, name: str) -> TransactionStep:
+        return _nothing
+
+
+def _nothing(cursor: Any) -> None:
+    pass
+
+
 class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
     name = "chronicle"
     log_section_size = 1000
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        secrets: SecretStore | None = None,
+        group_commit: bool = True,
+    ) -> None:
+        """`group_commit`: concurrent ingests share event-store transactions."""
         super().__init__(env)
-        self.append_new: Callable[[Instance], int] = self._append_one
+        self.secrets = secrets or NoSecretStore()
+        self._store_new = GroupCommitter(self.save).append if group_commit else self._append
+        self._listeners: list[Callable[[set[type]], None]] = []
 
-    def _append_one(self, instance: Instance) -> int:
-        position = self._append(instance).position
-        assert position is not None
-        return position
+    def subscribe(self, listener: Callable[[set[type]], None]) -> None:
+        """`listener(event types)` is called after every append of this process."""
+        self._listeners.append(listener)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        types = {type(recording.domain_event) for recording in recordings}
+        for listener in self._listeners:
+            listener(types)
 
     @retry_on_conflict
     def store(self, record: InstanceRecord, origin: Origin, overwrite: bool) -> StoreOutcome:
         fields = record.event_fields(origin)
         try:
-            return StoreOutcome(StoreStatus.SUCCESS, self.append_new(Instance(**fields)))
+            return StoreOutcome(StoreStatus.SUCCESS, self._store_new(Instance(**fields)))
         except IntegrityError:
             pass
         instance: Instance = self.repository.get(instance_aggregate_id(record.instance_id))
@@ -66,8 +100,7 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
             return StoreOutcome(StoreStatus.ALREADY_STORED, None)
         replaced = instance.attachment_uuid if instance.live else None
         instance.store_again(**fields, replaced_attachment=replaced)
-        outcome = self._append(instance)
-        return attrs.evolve(outcome, replaced_attachment=replaced)
+        return StoreOutcome(StoreStatus.SUCCESS, self._append(instance), replaced)
 
     @retry_on_conflict
     def delete_instances(self, instance_ids: Iterable[str], origin: Origin) -> int | None:
@@ -81,7 +114,7 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
             if instance is not None:
                 instance.delete(origin.to_dict())
                 pending.append(instance)
-        return self._append(*pending).position if pending else None
+        return self._append(*pending) if pending else None
 
     def attachment_of(self, instance_id: str) -> str | None:
         """The file the log says the instance has now, if it is stored."""
@@ -95,7 +128,7 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
         except AggregateNotFoundError:
             log = ChangesLog()
         log.clear(origin=origin.to_dict())
-        return self._append(log).position or 0
+        return self._append(log)
 
     @retry_on_conflict
     def stabilize(
@@ -108,16 +141,18 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
         None if every one was already recorded."""
         changed = []
         for resource_id, level, as_of in quiet:
-            record = self._stability(resource_id, level, origin)
-            if record.stabilize(as_of, origin.to_dict()):
-                changed.append(record)
-        return self._append(*changed).position if changed else None
+            resource = self.resource(resource_id, level, origin)
+            if resource.stabilize(as_of, origin.to_dict()):
+                changed.append(resource)
+        return self._append(*changed) if changed else None
 
-    def _stability(self, resource_id: str, level: str, origin: Origin) -> ResourceStability:
+    def resource(self, resource_id: str, level: str, origin: Origin) -> Resource:
+        """The resource's aggregate; a new one (not yet saved) if nothing was said of it."""
         try:
-            return self.repository.get(stability_aggregate_id(resource_id))
+            resource: Resource = self.repository.get(resource_aggregate_id(resource_id))
         except AggregateNotFoundError:
-            return ResourceStability(resource_id=resource_id, level=level, origin=origin.to_dict())
+            return Resource(resource_id=resource_id, level=level, origin=origin.to_dict())
+        return resource
 
     def _live_instance(self, instance_id: str) -> Instance | None:
         try:
@@ -126,7 +161,9 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
             return None
         return instance if instance.live else None
 
-    def _append(self, *aggregates: Any) -> StoreOutcome:
-        recordings = self.save(*aggregates)
-        position = max(r.notification.id for r in recordings) if recordings else None
-        return StoreOutcome(StoreStatus.SUCCESS, position)
+    def _append(self, *aggregates: Any, also: Sequence[TransactionStep] = ()) -> int:
+        options = {"transaction_steps": list(also)} if also else {}
+        recordings = self.save(*aggregates, **options)
+        if not recordings:
+            raise ValueError("nothing to append")
+        return max(r.notification.id for r in recordings)

@@ -8,6 +8,7 @@ import attrs
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.aggregates import ExportRecord, ExportsLog
+from domain.commands import CommandContext
 from domain.conflicts import retry_on_conflict
 from domain.origin import Origin
 
@@ -27,7 +28,7 @@ class ExportEntry:
     error: str = ""
 
 
-class ExportCommands:
+class ExportCommands(CommandContext):
     """Mixed into the Archive application."""
 
     def record_exports(self, entries: Sequence[ExportEntry], origin: Origin) -> int | None:
@@ -38,13 +39,13 @@ class ExportCommands:
             ExportRecord(**attrs.asdict(entry, recurse=False), origin=origin.to_dict())
             for entry in entries
         ]
-        return self._append(*records).position  # type: ignore[attr-defined]
+        return self._append(*records)
 
     @retry_on_conflict
     def clear_exports(self, origin: Origin) -> int:
         try:
-            log: ExportsLog = self.repository.get(ExportsLog.create_id())  # type: ignore[attr-defined]
+            log: ExportsLog = self.repository.get(ExportsLog.create_id())
         except AggregateNotFoundError:
             log = ExportsLog()
         log.clear(origin=origin.to_dict())
-        return self._append(log).position or 0  # type: ignore[attr-defined]
+        return self._append(log)

@@ -11,7 +11,9 @@ def instance_aggregate_id(instance_id: str) -> UUID:
     return uuid5(_NAMESPACE, "instance:" + instance_id)
 
 
-def stability_aggregate_id(resource_id: str) -> UUID:
+def resource_aggregate_id(resource_id: str) -> UUID:
+    # "stability:" because the Resource aggregate began as the record of stability only:
+    # the name space must stay, or existing aggregates would not be found.
     return uuid5(_NAMESPACE, "stability:" + resource_id)
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.aggregates import Job
+from domain.commands import CommandContext
 from domain.conflicts import retry_on_conflict
 from domain.origin import Channel, Origin
 
@@ -23,7 +24,7 @@ class JobStateError(ValueError):
     """The transition is not allowed from the job's current state (Orthanc: bad sequence)."""
 
 
-class JobCommands:
+class JobCommands(CommandContext):
     """Mixed into the Archive application."""
 
     def submit_job(
@@ -40,19 +41,20 @@ class JobCommands:
         )
         if started:
             job.start(attempt=1, origin=origin.to_dict())
-        return str(job.id), self._append(job).position  # type: ignore[attr-defined]
+        return str(job.id), self._append(job)
 
     def job(self, job_id: str) -> Job:
         try:
-            return self.repository.get(UUID(job_id))  # type: ignore[attr-defined]
+            job: Job = self.repository.get(UUID(job_id))
         except (AggregateNotFoundError, ValueError):
             raise UnknownJob(job_id) from None
+        return job
 
     @retry_on_conflict
     def start_job(self, job_id: str, origin: Origin = JOB_ENGINE) -> int:
         job = self._in_state(job_id, {PENDING})
         job.start(attempt=job.attempt + 1, origin=origin.to_dict())
-        return self._append(job).position  # type: ignore[attr-defined]
+        return self._append(job)
 
     @retry_on_conflict
     def progress_job(
@@ -60,13 +62,13 @@ class JobCommands:
     ) -> int:
         job = self._in_state(job_id, {RUNNING})
         job.progress_to(progress=progress, done=done, origin=origin.to_dict())
-        return self._append(job).position  # type: ignore[attr-defined]
+        return self._append(job)
 
     @retry_on_conflict
     def finish_job(self, job_id: str, content: dict[str, Any], origin: Origin = JOB_ENGINE) -> int:
         job = self._in_state(job_id, {RUNNING})
         job.succeed(content=content, origin=origin.to_dict())
-        return self._append(job).position  # type: ignore[attr-defined]
+        return self._append(job)
 
     @retry_on_conflict
     def fail_job(
@@ -84,31 +86,31 @@ class JobCommands:
             details=details,
             origin=origin.to_dict(),
         )
-        return self._append(job).position  # type: ignore[attr-defined]
+        return self._append(job)
 
     @retry_on_conflict
     def pause_job(self, job_id: str, origin: Origin) -> int:
         job = self._in_state(job_id, {PENDING, RUNNING})
         job.pause(origin=origin.to_dict())
-        return self._append(job).position  # type: ignore[attr-defined]
+        return self._append(job)
 
     @retry_on_conflict
     def resume_job(self, job_id: str, origin: Origin) -> int:
         job = self._in_state(job_id, {PAUSED})
         job.resume(origin=origin.to_dict())
-        return self._append(job).position  # type: ignore[attr-defined]
+        return self._append(job)
 
     @retry_on_conflict
     def cancel_job(self, job_id: str, origin: Origin) -> int:
         job = self._in_state(job_id, {PENDING, RUNNING, PAUSED})
         job.cancel(origin=origin.to_dict())
-        return self._append(job).position  # type: ignore[attr-defined]
+        return self._append(job)
 
     @retry_on_conflict
     def resubmit_job(self, job_id: str, origin: Origin) -> int:
         job = self._in_state(job_id, {FAILURE})
         job.resubmit(origin=origin.to_dict())
-        return self._append(job).position  # type: ignore[attr-defined]
+        return self._append(job)
 
     def _in_state(self, job_id: str, allowed: set[str]) -> Job:
         job = self.job(job_id)

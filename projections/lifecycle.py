@@ -14,11 +14,8 @@ from typing import Any
 
 import attrs
 
-from domain.aggregates import Instance, ResourceStability
-from domain.main_tags import LEVELS
-
-PATIENT, STUDY, SERIES, INSTANCE = 0, 1, 2, 3
-LEVEL_NAMES = LEVELS
+from domain.aggregates import Instance, Resource
+from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
 
 
 class Kind(Enum):
@@ -50,10 +47,14 @@ def ancestors(event: Any) -> list[tuple[int, str]]:
     return [(PATIENT, event.patient_id), (STUDY, event.study_id), (SERIES, event.series_id)]
 
 
+# The events the lifecycle follows: what a read model built on it reads.
+LIFECYCLE_EVENTS = (Instance.Stored, Instance.StoredAgain, Instance.Deleted, Resource.Stabilized)
+
+
 def referenced_ids(events: Iterable[Any]) -> set[str]:
     ids: set[str] = set()
     for event in events:
-        if isinstance(event, ResourceStability.Stabilized):
+        if isinstance(event, Resource.Stabilized):
             ids.add(event.resource_id)
         elif isinstance(event, Instance.Stored | Instance.StoredAgain | Instance.Deleted):
             ids.update(resource_id for _, resource_id in ancestors(event))
@@ -73,7 +74,7 @@ class Lifecycle:
             return self._stored(position, event, is_new=event.replaced_attachment is None)
         if isinstance(event, Instance.Deleted):
             return self._deleted(position, event)
-        if isinstance(event, ResourceStability.Stabilized):
+        if isinstance(event, Resource.Stabilized):
             return self._stabilized(position, event)
         return []
 

@@ -27,8 +27,11 @@ def migration_scripts(projection: str) -> list[tuple[int, str]]:
     return sorted(scripts)
 
 
-def migrate(conn: psycopg.Connection, projection: str, schema: str) -> None:
-    """Creates the schema if needed and applies the projection's migrations it lacks."""
+def migrate(conn: psycopg.Connection, projection: str, schema: str, tracked: bool = True) -> None:
+    """Creates the schema if needed and applies the projection's migrations it lacks.
+
+    `tracked`: the schema holds a read model, with its tracking row (the log position applied).
+    """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(projection),))
         conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
@@ -37,11 +40,12 @@ def migrate(conn: psycopg.Connection, projection: str, schema: str) -> None:
             "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
             "applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS tracking (singleton boolean PRIMARY KEY DEFAULT true "
-            "CHECK (singleton), position bigint NOT NULL)"
-        )
-        conn.execute("INSERT INTO tracking (position) VALUES (0) ON CONFLICT DO NOTHING")
+        if tracked:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS tracking (singleton boolean PRIMARY KEY DEFAULT "
+                "true CHECK (singleton), position bigint NOT NULL)"
+            )
+            conn.execute("INSERT INTO tracking (position) VALUES (0) ON CONFLICT DO NOTHING")
         applied = {row[0] for row in conn.execute("SELECT version FROM schema_version")}
         for version, script in migration_scripts(projection):
             if version not in applied:

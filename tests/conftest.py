@@ -7,13 +7,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from adapters.database import DatabaseAddress, EmbeddedPostgres
+from tests.support.corpus import corpus_dir
+from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "dicom-corpus"
 _database_numbers = itertools.count(1)
 
 
@@ -34,11 +34,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseAddre
 @pytest.fixture
 def database_url(postgres: DatabaseAddress) -> str:
     """A new, empty database on the session's server."""
-    name = f"chronicle_test_{os.getpid()}_{next(_database_numbers)}"
-    with psycopg.connect(postgres.conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql://{postgres.user}@/{name}?host={postgres.host}&port={postgres.port}"
+    return fresh_database(postgres, f"chronicle_test_{os.getpid()}_{next(_database_numbers)}")
 
 
 @pytest.fixture
@@ -53,6 +49,4 @@ def server(tmp_path: Path, database_url: str) -> Iterator[ChronicleProcess]:
 
 @pytest.fixture
 def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip("the shared DICOM corpus is not beside this checkout")
-    return CORPUS
+    return corpus_dir()

@@ -37,10 +37,10 @@ from pynetdicom.sop_class import (
 )
 
 from adapters.dicom import find, scp_retrieve
-from adapters.remote_config import list_nodes
 from domain.dicom_files import InvalidDicomFile
 from domain.origin import Channel, Origin
 from domain.remote_nodes import MODALITY
+from projections.configuration.queries import list_nodes
 
 if TYPE_CHECKING:
     from adapters.node import ChronicleNode

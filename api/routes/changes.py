@@ -9,8 +9,8 @@ from litestar import MediaType, Request, delete, get
 from api.context import node_of, read_connection, rest_origin
 from api.params import log_window
 from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, orthanc_time
-from projections import read_models
-from projections.read_models import Row
+from projections.changes import queries as changes_queries
+from projections.hierarchy.queries import Row
 
 
 def change_body(row: Row) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def list_changes(
     """
     start, count = log_window(since, limit)
     with read_connection(request) as conn:
-        page = read_models.page_log(conn, "changes", start, count, newest_only=last is not None)
+        page = changes_queries.page_changes(conn, start, count, newest_only=last is not None)
     return {"Changes": [change_body(r) for r in page.rows], "Done": page.done, "Last": page.last}
 
 

@@ -8,13 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import MediaType, Request, Response, delete, get
-from psycopg.rows import dict_row
 
 from api.context import node_of, read_connection, rest_origin
 from api.errors import OrthancCode, OrthancError
 from api.params import log_window
 from api.resource_views import orthanc_time
-from projections import read_models
+from projections.exports import queries as exports_queries
 
 AUDIT_COLUMNS = (
     "Seq",
@@ -64,7 +63,7 @@ def list_exports(
     if not node_of(request).settings.log_exported_resources:
         return {"Done": True, "Exports": [], "Last": 0}
     with read_connection(request) as conn:
-        page = read_models.page_log(conn, "exports", start, count, newest_only=last is not None)
+        page = exports_queries.page_exports(conn, start, count, newest_only=last is not None)
     return {"Done": page.done, "Exports": [export_body(r) for r in page.rows], "Last": page.last}
 
 
@@ -90,10 +89,9 @@ def audit_exports(
     """Every export ever recorded, cleared or not: filter by patient or study (Orthanc ID or
     DICOM identifier), destination, and date range (`start`/`end`, YYYYMMDD or ISO 8601);
     `format=csv` downloads it."""
-    where, params = _audit_filters(patient, study, destination, start, end)
-    with read_connection(request) as conn, conn.cursor(row_factory=dict_row) as cursor:
-        cursor.execute(f"SELECT * FROM exports.exports {where} ORDER BY seq", params)
-        rows = [_audit_row(row) for row in cursor.fetchall()]
+    where = _audit_filter(patient, study, destination, start, end)
+    with read_connection(request) as conn:
+        rows = [_audit_row(row) for row in exports_queries.audit(conn, where)]
     if format == "csv":
         return Response(
             _as_csv(rows),
@@ -105,32 +103,24 @@ def audit_exports(
     return Response(rows, media_type=MediaType.JSON)
 
 
-def _audit_filters(
+def _audit_filter(
     patient: str | None,
     study: str | None,
     destination: str | None,
     start: str | None,
     end: str | None,
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if patient:
-        clauses.append("(patient_id = %s OR identifiers->>'PatientID' = %s)")
-        params += [patient, patient]
-    if study:
-        clauses.append("(study_id = %s OR identifiers->>'StudyInstanceUID' = %s)")
-        params += [study, study]
-    if destination:
-        clauses.append("destination = %s")
-        params.append(destination)
-    if start:
-        clauses.append("exported_at >= %s")
-        params.append(_moment("start", start))
+) -> exports_queries.AuditFilter:
+    finish = None
     if end:
         whole_day = timedelta(days=1) if len(end) == 8 else timedelta(0)
-        clauses.append("exported_at < %s")
-        params.append(_moment("end", end) + whole_day)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+        finish = _moment("end", end) + whole_day
+    return exports_queries.AuditFilter(
+        patient=patient or None,
+        study=study or None,
+        destination=destination or None,
+        start=_moment("start", start) if start else None,
+        end=finish,
+    )
 
 
 def _moment(name: str, text: str) -> datetime:

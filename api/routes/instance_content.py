@@ -34,8 +34,9 @@ from domain.dicom_json import (
     shared_tags_from_full,
     to_format,
 )
-from projections import read_models
-from projections.read_models import INSTANCE, STUDY, Row
+from domain.levels import INSTANCE, STUDY
+from projections.hierarchy import queries as hierarchy
+from projections.hierarchy.queries import Row
 
 IgnoreLength = Annotated[
     str | None,
@@ -157,7 +158,7 @@ def _module_handler(level: int, module: Module, suffix: str) -> HTTPRouteHandler
     ) -> dict[str, Any]:
         row = load_resource(request, level, resource_id)
         with read_connection(request) as conn:
-            instances = read_models.instance_rows(conn, level, row["id"])
+            instances = hierarchy.instance_rows(conn, level, row["id"])
         if not instances:
             raise unknown_resource()
         newest = max(instances, key=lambda i: i["created_position"])
@@ -179,7 +180,7 @@ def _shared_tags_handler(level: int) -> HTTPRouteHandler:
         """Tags whose value is identical in every instance of the resource."""
         load_resource(request, level, resource_id)
         with read_connection(request) as conn:
-            instances = read_models.instance_rows(conn, level, resource_id)
+            instances = hierarchy.instance_rows(conn, level, resource_id)
         shared = shared_tags_from_full(_full_tags(request, i, None) for i in instances)
         return to_format(shared, tags_format(simplify, short))
 
@@ -203,7 +204,7 @@ def _instances_tags_handler(level: int) -> HTTPRouteHandler:
         load_resource(request, level, resource_id)
         fmt = tags_format(simplify, short)
         with read_connection(request) as conn:
-            instances = read_models.instance_rows(conn, level, resource_id)
+            instances = hierarchy.instance_rows(conn, level, resource_id)
         return {i["id"]: to_format(_full_tags(request, i, ignore_length), fmt) for i in instances}
 
     return instances_tags

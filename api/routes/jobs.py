@@ -8,15 +8,13 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.handlers import HTTPRouteHandler
-from psycopg.rows import dict_row
 
 from api.context import node_of, read_connection, rest_origin
 from api.errors import OrthancCode, OrthancError
 from api.params import flag
 from domain.jobs import JobStateError, UnknownJob
 from domain.origin import Origin
-
-JOB_QUERY = "SELECT * FROM jobs.jobs"
+from projections.jobs import queries
 
 
 def orthanc_precise_time(moment: datetime | None) -> str | None:
@@ -50,20 +48,13 @@ def job_body(row: dict[str, Any]) -> dict[str, Any]:
 def _visible_jobs(request: Request) -> list[dict[str, Any]]:
     """Unfinished jobs, and the last JobsHistorySize finished ones (Orthanc's registry)."""
     history = node_of(request).settings.jobs_history_size
-    with read_connection(request) as conn, conn.cursor(row_factory=dict_row) as cursor:
-        cursor.execute(
-            f"{JOB_QUERY} WHERE completed_at IS NULL OR id IN (SELECT id FROM jobs.jobs "
-            "WHERE completed_at IS NOT NULL ORDER BY completed_at DESC LIMIT %s) "
-            "ORDER BY submitted_position",
-            (history,),
-        )
-        return cursor.fetchall()
+    with read_connection(request) as conn:
+        return queries.visible_jobs(conn, history)
 
 
 def load_job(request: Request, job_id: str) -> dict[str, Any]:
-    with read_connection(request) as conn, conn.cursor(row_factory=dict_row) as cursor:
-        cursor.execute(f"{JOB_QUERY} WHERE id = %s", (job_id,))
-        row = cursor.fetchone()
+    with read_connection(request) as conn:
+        row = queries.get_job(conn, job_id)
     if row is None:
         raise OrthancError(OrthancCode.UNKNOWN_RESOURCE, f"Unknown job: {job_id}")
     return row

@@ -16,13 +16,14 @@ from pydicom import Dataset
 from pydicom.datadict import dictionary_VR
 
 from adapters.dicom.scu import DicomNetworkError
-from adapters.remote_config import REST, get_node, list_nodes
+from adapters.remote_config import REST
 from api.context import node_of, read_connection, rest_origin
 from api.errors import OrthancCode, OrthancError, not_found_without_body
 from api.params import flag, present
 from domain.dicom_json import TagsFormat, UnknownDicomTag, full_tags, parse_tag, to_format
 from domain.modality_config import ConfigProblem, RemoteNodeConfigError, normalise_modality
 from domain.remote_nodes import MODALITY
+from projections.configuration.queries import get_node, list_nodes
 
 MODALITY_ROUTES = [
     "configuration",

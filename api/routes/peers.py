@@ -7,7 +7,6 @@ from typing import Any
 from litestar import Request, Response, get, route
 
 from adapters.peer_client import PeerError
-from adapters.remote_config import get_node, list_nodes
 from api.context import node_of, read_connection
 from api.errors import OrthancCode, OrthancError, not_found_without_body
 from api.routes.modalities import (
@@ -17,6 +16,7 @@ from api.routes.modalities import (
 )
 from domain.modality_config import normalise_peer, public_peer
 from domain.remote_nodes import PEER
+from projections.configuration.queries import get_node, list_nodes
 
 PEER_ROUTES = ["configuration", "store", "store-straight", "system"]
 
@@ -72,9 +72,10 @@ def peer_resource(request: Request, name: str, body: bytes) -> Any:
 
 @get("/peers/{name:str}/system", sync_to_thread=True)
 def peer_system(request: Request, name: str) -> Any:
-    peer = peer_of(request, name)
+    peer_of(request, name)
+    node = node_of(request)
     try:
-        return node_of(request).peer_client.system(peer)
+        return node.peer_client.system(node.nodes.for_sending(PEER, name) or {})
     except PeerError as exc:
         raise network_error(exc) from None
 

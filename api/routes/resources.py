@@ -13,8 +13,9 @@ from api.errors import unknown_resource
 from api.params import list_window, present, tag_format
 from api.requested_tags import add_requested_tags, parse_requested_tags
 from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, TagFormat, expand_resources
-from projections import read_models
-from projections.read_models import INSTANCE, PATIENT, Row
+from domain.levels import INSTANCE, PATIENT
+from projections.hierarchy import queries as hierarchy
+from projections.hierarchy.queries import Row
 
 RequestedTagsParam = Annotated[
     str | None,
@@ -27,7 +28,7 @@ RequestedTagsParam = Annotated[
 
 def load_resource(request: Request, level: int, resource_id: str) -> Row:
     with read_connection(request) as conn:
-        row = read_models.get_resource(conn, level, resource_id)
+        row = hierarchy.get_resource(conn, level, resource_id)
     if row is None:
         raise unknown_resource()
     return row
@@ -64,7 +65,7 @@ def _list_handler(level: int) -> HTTPRouteHandler:
         start, count = list_window(since, limit, request.url.path)
         requested = parse_requested_tags(requested_tags)
         with read_connection(request) as conn:
-            rows = read_models.list_resources(conn, level, start, count)
+            rows = hierarchy.list_resources(conn, level, start, count)
         fmt = tag_format(short, full, simplify)
         return _render(request, rows, present(expand), fmt, requested)
 
@@ -109,10 +110,10 @@ def _related_handler(level: int, related: int) -> HTTPRouteHandler:
         row = load_resource(request, level, resource_id)
         with read_connection(request) as conn:
             if related > level:
-                rows = read_models.descendants(conn, level, resource_id, related)
+                rows = hierarchy.descendants(conn, level, resource_id, related)
             else:
                 ancestor_id = row[("patient_id", "study_id", "series_id")[related]]
-                rows = [read_models.get_resource(conn, related, ancestor_id)]
+                rows = [hierarchy.get_resource(conn, related, ancestor_id)]
         requested = parse_requested_tags(requested_tags)
         bodies = _render(request, rows, True, tag_format(short, full, simplify), requested)
         return bodies[0] if related < level else bodies
@@ -135,7 +136,7 @@ def _statistics_handler(level: int) -> HTTPRouteHandler:
     def statistics(request: Request, resource_id: str) -> dict[str, Any]:
         load_resource(request, level, resource_id)
         with read_connection(request) as conn:
-            counts = read_models.resource_statistics(conn, level, resource_id)
+            counts = hierarchy.resource_statistics(conn, level, resource_id)
         return statistics_body(level, counts)
 
     return statistics
@@ -168,7 +169,7 @@ def _delete_handler(level: int) -> HTTPRouteHandler:
         row = load_resource(request, level, resource_id)
         node = node_of(request)
         with read_connection(request) as conn:
-            instances = read_models.instance_rows(conn, level, resource_id)
+            instances = hierarchy.instance_rows(conn, level, resource_id)
         position = node.archive.delete_instances([i["id"] for i in instances], rest_origin(request))
         node.wait_for(position)
         return {"RemainingAncestor": remaining_ancestor(request, row)}
@@ -180,7 +181,7 @@ def remaining_ancestor(request: Request, row: Row) -> dict[str, str] | None:
     lineage = [row["patient_id"], row["study_id"], row["series_id"]][: row["level"]]
     with read_connection(request) as conn:
         for ancestor_level in reversed(range(len(lineage))):
-            ancestor = read_models.get_resource(conn, ancestor_level, lineage[ancestor_level])
+            ancestor = hierarchy.get_resource(conn, ancestor_level, lineage[ancestor_level])
             if ancestor is not None:
                 return {
                     "ID": ancestor["id"],

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, get
 
 from api.context import node_of, read_connection
-from projections import read_models
+from projections.hierarchy import queries as hierarchy
 
 # The Orthanc release whose REST API Chronicle implements: clients gate features on it.
 ORTHANC_API_VERSION = "1.11.3"
@@ -46,7 +46,7 @@ def system(request: Request) -> dict[str, Any]:
 @get("/statistics", sync_to_thread=True)
 def statistics(request: Request) -> dict[str, Any]:
     with read_connection(request) as conn:
-        counts = read_models.global_statistics(conn)
+        counts = hierarchy.global_statistics(conn)
     size = int(counts["size"])
     return {
         "CountInstances": int(counts["instances"]),

@@ -10,13 +10,13 @@ from litestar import Request, post
 from litestar.handlers import HTTPRouteHandler
 
 from adapters.job_engine import Destination, JobFailed
-from adapters.remote_config import get_node
 from api.context import node_of, read_connection, rest_origin
 from api.errors import OrthancCode, OrthancError
 from api.routes.modalities import registry
 from api.routes.upload import invalid_file_error
 from domain.dicom_files import InvalidDicomFile, identifiers, parse_header
-from projections import read_models
+from projections.configuration.queries import get_node
+from projections.hierarchy import queries as hierarchy
 
 STORE_OPTIONS = (
     "CalledAet",
@@ -60,7 +60,7 @@ def _check_resources(request: Request, resources: list[str]) -> None:
         raise OrthancError(OrthancCode.BAD_REQUEST, "No resource to send")
     with read_connection(request) as conn:
         for resource_id in resources:
-            if not read_models.instances_under(conn, resource_id):
+            if not hierarchy.instances_under(conn, resource_id):
                 raise OrthancError(OrthancCode.UNKNOWN_RESOURCE, f"Unknown resource {resource_id}")
 
 
@@ -109,8 +109,9 @@ def _store_straight_handler(kind: str) -> HTTPRouteHandler:
             outcome.update(succeeded=succeeded, error=error)
 
         sop_uid = identifiers(dataset).sop_uid
+        configuration = node.nodes.for_sending(kind, name) or destination.configuration
         try:
-            node.jobs.senders[kind].store(destination.configuration, [(sop_uid, body)], on_result)
+            node.jobs.senders[kind].store(configuration, [(sop_uid, body)], on_result)
         except Exception as error:
             raise OrthancError(OrthancCode.NETWORK_PROTOCOL, str(error)) from None
         if not outcome.get("succeeded"):

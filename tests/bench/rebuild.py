@@ -7,7 +7,7 @@
    embedded PostgreSQL.
 2. Live catch-up: times `runner.catch_up_fully()` processing that backlog from position 0,
    the way a server does after start-up or after falling behind (all projections together,
-   batches of projections.runner.BATCH_SIZE).
+   batches of adapters.consumers.runner.BATCH_SIZE).
 3. Rebuild: times adapters.rebuild.rebuild() (what `chronicle rebuild` runs) per projection,
    replaying the whole log into a fresh schema and swapping it in.
 4. Serves the data directory with `chronicle serve`, then a client pages through all of
@@ -98,16 +98,20 @@ def head_position(node: Any) -> int:
 
 
 def live_catch_up(node: Any, events: int) -> list[Timing]:
-    from projections.runner import BATCH_SIZE
+    """Each read model's runner catches up on the whole backlog, one after the other."""
+    from adapters.consumers.runner import BATCH_SIZE
 
-    timed = [TimedProjection(p) for p in node.runner.projections]
-    node.runner.projections = timed
+    runners = list(node.consumers.read_models.values())
+    timed = [TimedProjection(runner.model) for runner in runners]
+    for runner, wrapper in zip(runners, timed, strict=True):
+        runner.model = wrapper
     try:
         began = time.perf_counter()
-        node.runner.catch_up_fully()
+        node.consumers.catch_up_read_models()
         seconds = time.perf_counter() - began
     finally:
-        node.runner.projections = [t.projection for t in timed]
+        for runner, wrapper in zip(runners, timed, strict=True):
+            runner.model = wrapper.projection
     rows = [Timing(f"  {t.name}: time in its apply()", events, t.seconds, "") for t in timed]
     rest = seconds - sum(t.seconds for t in timed)
     rows.append(Timing("  reading the log, transactions, tracking", events, rest, ""))
@@ -119,16 +123,17 @@ def rebuild_each(node: Any, events: int) -> list[Timing]:
     from adapters.rebuild import REBUILD_BATCH, rebuild
 
     rows = []
-    for projection in node.runner.projections:
+    models = [runner.model for runner in node.consumers.read_models.values()]
+    for projection in models:
         with node.db.connection() as conn:
             began = time.perf_counter()
-            replayed = rebuild(node.archive, conn, [projection], None)
+            replayed = rebuild(node.consumers.reader, conn, [projection], None)
             seconds = time.perf_counter() - began
         note = "" if replayed == events else f"replayed {replayed} of {events} events"
         rows.append(Timing(f"  rebuild {projection.name} alone", replayed, seconds, note))
     with node.db.connection() as conn:
         began = time.perf_counter()
-        replayed = rebuild(node.archive, conn, node.runner.projections, None)
+        replayed = rebuild(node.consumers.reader, conn, models, None)
         seconds = time.perf_counter() - began
     total = Timing(
         "rebuild, every projection in one pass",

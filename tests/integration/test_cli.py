@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 
+from adapters.cli import PROCESSOR_NAMES, PROJECTION_NAMES
+from adapters.node import PROCESSOR_CLASSES, read_models
 from tests.support.dicom_factory import make_series
 from tests.support.server import ChronicleProcess, free_port
 
@@ -108,6 +110,54 @@ def test_rebuild_rejects_unknown_projection(tmp_path: Path, database_url: str) -
     )
     assert result.returncode == 2
     assert "unknown projection(s): nope" in result.stderr
+
+
+def test_rebuild_refuses_processors(tmp_path: Path, database_url: str) -> None:
+    result = chronicle(
+        "rebuild",
+        "hierarchy",
+        "file-reaper",
+        "--data-dir",
+        str(tmp_path),
+        "--database-url",
+        database_url,
+    )
+    assert result.returncode == 2
+    assert "file-reaper: processors perform side effects" in result.stderr
+
+
+def test_the_command_knows_the_nodes_read_models_and_processors() -> None:
+    assert list(PROJECTION_NAMES) == [model.name for model in read_models()]
+    assert list(PROCESSOR_NAMES) == [processor.name for processor in PROCESSOR_CLASSES]
+
+
+def test_status_and_tools_projections_list_every_consumer(
+    tmp_path: Path, database_url: str
+) -> None:
+    server = ChronicleProcess(tmp_path / "data", database_url)
+    server.start()
+    try:
+        with server.client() as client:
+            for data in make_series(3):
+                assert client.post("/instances", content=data).status_code == 200
+            listed = client.get("/tools/projections")
+        assert listed.status_code == 200
+        consumers = {item["Name"]: item for item in listed.json()}
+        assert list(consumers) == [*PROJECTION_NAMES, *PROCESSOR_NAMES]
+        assert {consumers[name]["Kind"] for name in PROJECTION_NAMES} == {"projection"}
+        assert {consumers[name]["Kind"] for name in PROCESSOR_NAMES} == {"processor"}
+        for name in ("hierarchy", "changes"):  # what the uploads waited for
+            assert consumers[name]["Head"] >= 3 and consumers[name]["Lag"] == 0, name
+            assert consumers[name]["State"] == "running" and consumers[name]["LastError"] is None
+
+        status = chronicle(
+            "status", "--data-dir", str(server.data_dir), "--database-url", database_url
+        )
+        assert status.returncode == 0, status.stderr
+        for name in (*PROJECTION_NAMES, *PROCESSOR_NAMES):
+            assert name in status.stdout
+    finally:
+        server.stop()
 
 
 def test_serve_reads_an_orthanc_configuration_file(tmp_path: Path, database_url: str) -> None:

@@ -29,13 +29,13 @@ from pynetdicom.sop_class import (
 
 from adapters.database import DatabaseAddress
 from domain.main_tags import orthanc_id
+from tests.support.corpus import corpus_dir, corpus_path
 from tests.support.dicom_factory import ROOT, make_instance
 from tests.support.server import ChronicleProcess, free_port
 from tests.support.storage_scp import StorageSCP
 
 CALLING = "TESTSCU"
 CHRONICLE = "CHRONICLE"
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "dicom-corpus"
 CORPUS_FILES = [
     "ColorTestMalaterre.dcm",
     "Encodings/ISO_IR13.dcm",
@@ -247,9 +247,8 @@ def test_modality_without_allow_find_cannot_query(chronicle: ChronicleProcess) -
 
 
 def test_store_corpus_files_records_the_dicom_origin(chronicle: ChronicleProcess) -> None:
-    if not CORPUS.is_dir():
-        pytest.skip("the shared DICOM corpus is not beside this checkout")
-    datasets = [dcmread(CORPUS / name) for name in CORPUS_FILES]
+    corpus_dir()
+    datasets = [dcmread(corpus_path(name)) for name in CORPUS_FILES]
     ae = _ae()
     for ds in datasets:
         ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
@@ -289,9 +288,8 @@ def test_store_is_idempotent_and_invalid_files_store_nothing(chronicle: Chronicl
 
 
 def test_unknown_sop_class_is_refused_by_default(chronicle: ChronicleProcess) -> None:
-    if not CORPUS.is_dir():
-        pytest.skip("the shared DICOM corpus is not beside this checkout")
-    ds = dcmread(CORPUS / "UnknownSopClassUid.dcm")
+    corpus_dir()
+    ds = dcmread(corpus_path("UnknownSopClassUid.dcm"))
     assoc = _associate(chronicle, [ds.SOPClassUID])
     assert assoc.is_rejected or not assoc.accepted_contexts
     if assoc.is_established:
@@ -612,8 +610,7 @@ def test_dcmtk_echo_store_find_move_get(
 def test_unknown_sop_classes_and_unknown_aets_when_configured(
     tmp_path: Path, database_url: str
 ) -> None:
-    if not CORPUS.is_dir():
-        pytest.skip("the shared DICOM corpus is not beside this checkout")
+    corpus_dir()
     config = tmp_path / "orthanc.json"
     config.write_text(json.dumps({"UnknownSopClassAccepted": True, "DicomAlwaysAllowStore": True}))
     port = free_port()
@@ -623,7 +620,7 @@ def test_unknown_sop_classes_and_unknown_aets_when_configured(
     process.dicom_port = port  # type: ignore[attr-defined]
     process.start()
     try:
-        ds = dcmread(CORPUS / "UnknownSopClassUid.dcm")
+        ds = dcmread(corpus_path("UnknownSopClassUid.dcm"))
         assoc = _associate(process, [ds.SOPClassUID], aet="ANYONE")
         assert assoc.is_established
         assert assoc.send_c_store(ds).Status == 0x0000

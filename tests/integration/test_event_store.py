@@ -94,7 +94,7 @@ def test_deleting_a_10000_instance_patient_is_one_append_that_completes(
     last = run_bounded(lambda: node.archive.delete_instances(ids, ORIGIN), timeout=300)
     assert last == before + LARGE_PATIENT, "one event per instance, contiguous positions"
     assert not node.archive.repository.get(instance_aggregate_id(ids[-1])).live
-    run_bounded(node.runner.catch_up_fully, timeout=300)
+    run_bounded(node.consumers.catch_up_read_models, timeout=300)
     with node.db.connection() as conn:
         remaining = conn.execute("SELECT count(*) FROM hierarchy.resources").fetchone()[0]
         deleted = conn.execute(

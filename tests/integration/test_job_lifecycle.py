@@ -45,7 +45,7 @@ def node(tmp_path: Path, database_url: str, destination: StorageSCP) -> Iterator
 
 def store_series(node: ChronicleNode, count: int) -> tuple[str, list[str]]:
     results = [node.ingestor.ingest(data, ORIGIN) for data in make_series(count, "LIFE")]
-    node.runner.catch_up_fully()
+    node.consumers.catch_up_read_models()
     return results[0].series_id, [r.instance_id for r in results]
 
 
@@ -58,7 +58,7 @@ def modality(node: ChronicleNode) -> Destination:
 
 
 def exported(node: ChronicleNode) -> list[tuple[str, bool]]:
-    node.runner.catch_up_fully()
+    node.consumers.catch_up_read_models()
     with node.db.connection() as conn:
         rows = conn.execute("SELECT instance_id, succeeded FROM exports.exports ORDER BY seq")
         return [(row[0], row[1]) for row in rows]
@@ -86,12 +86,14 @@ def test_a_job_left_running_by_a_crash_fails_clearly_at_start(node: ChronicleNod
     series, _ = store_series(node, 1)
     job_id, _ = node.jobs.submit_store(modality(node), [series], {}, ORIGIN)
     node.archive.start_job(job_id)  # ... and the process dies here
-    node.runner.catch_up_fully()
+    node.consumers.catch_up_read_models()
 
-    restarted = JobEngine(node.archive, node.db, node.storage, node.jobs.senders, "CHRONICLE")
+    restarted = JobEngine(
+        node.archive, node.db, node.nodes, node.storage, node.jobs.senders, "CHRONICLE"
+    )
     restarted.recover()
 
-    node.runner.catch_up_fully()
+    node.consumers.catch_up_read_models()
     with node.db.connection() as conn:
         state, details = conn.execute(
             "SELECT state, error_details FROM jobs.jobs WHERE id = %s", (job_id,)

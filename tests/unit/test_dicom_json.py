@@ -10,7 +10,6 @@ import functools
 import hashlib
 import importlib.util
 import json
-import os
 import struct
 from pathlib import Path
 from types import ModuleType
@@ -46,19 +45,12 @@ from domain.dicom_json import (
     to_format,
 )
 from domain.main_tags import orthanc_ids
+from tests.support.corpus import corpus_bytes
 
-CORPUS = Path(os.environ.get("CHRONICLE_DICOM_CORPUS", "/work/shared/dicom-corpus"))
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "orthanc"
 DCMTK_PRIVATE_DIC = Path("/usr/share/libdcmtk17/private.dic")
 
 # --- helpers shared by the unit tests of domain/ (imported by the other test modules) ---------
-
-
-def corpus_bytes(relative: str) -> bytes:
-    path = CORPUS / relative
-    if not path.exists():
-        pytest.skip(f"corpus file {relative} is not available")
-    return path.read_bytes()
 
 
 @functools.cache
@@ -76,10 +68,10 @@ def maybe_fixture(path: str, query: str = "") -> dict[str, Any] | None:
 
 
 def fixture(path: str, query: str = "") -> dict[str, Any]:
-    """Orthanc's captured answer to GET path?query, or skip the test."""
+    """Orthanc's captured answer to GET path?query (a test without it fails)."""
     response = maybe_fixture(path, query)
     if response is None:
-        pytest.skip(f"no Orthanc fixture for {path}?{query}")
+        pytest.fail(f"no Orthanc fixture for {path}?{query}")
     return response
 
 
@@ -124,7 +116,7 @@ def _synthetic_files() -> dict[str, bytes] | None:
 def synthetic_files() -> dict[str, bytes]:
     files = _synthetic_files()
     if files is None:
-        pytest.skip("the synthetic files of the Orthanc capture cannot be rebuilt")
+        pytest.fail("the synthetic files of the Orthanc capture cannot be rebuilt")
     return files
 
 

@@ -22,10 +22,10 @@ from domain.main_tags import (
     parse_index_in_series,
     study_patient_main_tags,
 )
+from tests.support.corpus import corpus_bytes
 from tests.unit.test_dicom_json import (
     build,
     capture_module,
-    corpus_bytes,
     corpus_instance_ids,
     fixture,
     manifest,
@@ -191,7 +191,7 @@ def test_orthanc_ids_of_corpus_files(relative: str) -> None:
 def test_orthanc_ids_match_every_captured_upload() -> None:
     uploads = corpus_instance_ids()
     if not uploads:
-        pytest.skip("no Orthanc fixtures")
+        pytest.fail("no Orthanc fixtures")
     for relative, answer in manifest()["ids"]["corpus"].items():
         ids = orthanc_ids(identifiers(parse_header(corpus_bytes(relative))))
         parents = (answer["ParentPatient"], answer["ParentStudy"], answer["ParentSeries"])
@@ -219,7 +219,7 @@ def test_patient_id_variants_match_orthanc(slug: str, patient_id: str | None, ch
     capture = capture_module()
     uploads = manifest().get("uploads", {})
     if capture is None or slug not in uploads:
-        pytest.skip("no capture of this upload")
+        pytest.fail("no capture of this upload")
     number = {"upload_missing_patientid": 2, "upload_empty_patientid": 3}.get(slug)
     number = number or {"upload_spaced_patientid": 4, "upload_latin1_patientid": 5}[slug]
     uid = capture.uid
@@ -292,7 +292,7 @@ def test_index_in_series_metadata_matches_orthanc_fixtures() -> None:
     ]
     cases = [(relative, response) for relative, response in cases if response is not None]
     if not cases:
-        pytest.skip("no IndexInSeries fixture")
+        pytest.fail("no IndexInSeries fixture")
     for relative, response in cases:
         ds = parse_header(corpus_bytes(relative))
         expected = response["body"] if response["status"] == 200 else None

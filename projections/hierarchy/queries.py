@@ -1,19 +1,17 @@
-"""Queries on the read models (hierarchy, changes), shared by the API and the adapters:
-a handful of statements per call."""
+"""Reads of the hierarchy read model, for the API and the adapters: a handful of statements
+per call, never one per child resource, never a file opened."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
-import attrs
 import psycopg
 from psycopg.rows import dict_row
 
-Row = dict[str, Any]
+from domain.levels import ANCESTOR_COLUMN, INSTANCE, LEVEL_NAMES
 
-PATIENT, STUDY, SERIES, INSTANCE = 0, 1, 2, 3
-ANCESTOR_COLUMN = {PATIENT: "patient_id", STUDY: "study_id", SERIES: "series_id"}
+Row = dict[str, Any]
 
 
 def _rows(conn: psycopg.Connection, query: str, params: Any = None) -> list[Row]:
@@ -170,35 +168,67 @@ def global_statistics(conn: psycopg.Connection) -> Row:
     )[0]
 
 
-# The clearable logs: (table, visibility table) of /changes and /exports.
-LOGS = {
-    "changes": ("changes.changes", "changes.visibility"),
-    "exports": ("exports.exports", "exports.visibility"),
-}
+def quiet_resources(
+    conn: psycopg.Connection, stable_age: float, limit: int = 1000
+) -> list[tuple[str, str, int]]:
+    """Patients, studies and series not stable yet that received no instance for `stable_age`
+    seconds: (resource ID, level name, log position of its last stored instance) each."""
+    rows = conn.execute(
+        "SELECT id, level, last_stored_position FROM hierarchy.resources "
+        "WHERE level < 3 AND NOT is_stable AND last_update < now() - make_interval(secs => %s) "
+        "ORDER BY last_stored_position, level DESC LIMIT %s",
+        (stable_age, limit),
+    ).fetchall()
+    return [(resource_id, LEVEL_NAMES[level], as_of) for resource_id, level, as_of in rows]
 
 
-@attrs.frozen
-class LogPage:
-    rows: list[Row]
-    done: bool
-    last: int
+def instances_with_identifiers(conn: psycopg.Connection, resource_ids: list[str]) -> list[Row]:
+    """The instances under the resources (any level), in storage order, each with the DICOM
+    identifiers of its lineage in `identifiers` (PatientID, StudyInstanceUID,
+    SeriesInstanceUID, SOPInstanceUID): what sending one and auditing it need."""
+    rows = _rows(
+        conn,
+        "SELECT i.*, "
+        "p.main_tags->>'PatientID' AS lineage_patient, "
+        "st.main_tags->>'StudyInstanceUID' AS lineage_study, "
+        "se.main_tags->>'SeriesInstanceUID' AS lineage_series "
+        "FROM hierarchy.resources r JOIN hierarchy.resources i ON i.level = 3 AND "
+        "(i.id = r.id OR i.series_id = r.id OR i.study_id = r.id OR i.patient_id = r.id) "
+        "JOIN hierarchy.resources se ON se.id = i.series_id "
+        "JOIN hierarchy.resources st ON st.id = i.study_id "
+        "JOIN hierarchy.resources p ON p.id = i.patient_id "
+        "WHERE r.id = ANY(%s) ORDER BY array_position(%s, r.id), i.created_position",
+        (resource_ids, resource_ids),
+    )
+    seen: set[str] = set()
+    unique = []
+    for row in rows:  # an instance under two of the resources is listed once, first
+        if row["id"] not in seen:
+            seen.add(row["id"])
+            unique.append(row)
+    for row in unique:
+        row["identifiers"] = {
+            "PatientID": row.pop("lineage_patient") or "",
+            "StudyInstanceUID": row.pop("lineage_study") or "",
+            "SeriesInstanceUID": row.pop("lineage_series") or "",
+            "SOPInstanceUID": (row["main_tags"] or {}).get("SOPInstanceUID", ""),
+        }
+    return unique
 
 
-def page_log(
-    conn: psycopg.Connection, log: str, since: int, limit: int, newest_only: bool = False
-) -> LogPage:
-    """Orthanc's paging of /changes and /exports: the entries after `since` (a Seq) that are
-    not hidden by a clear, at most `limit`; `Last` is the last Seq returned, or the highest
-    ever allocated when nothing is (a cleared log keeps its numbering)."""
-    table, visibility = LOGS[log]
-    visible = f"FROM {table} e, {visibility} v WHERE e.seq >= v.hidden_below"
-    if newest_only:
-        rows, done = _rows(conn, f"SELECT e.* {visible} ORDER BY e.seq DESC LIMIT 1"), True
-    else:
-        query = f"SELECT e.* {visible} AND e.seq > %s ORDER BY e.seq LIMIT %s"
-        rows = _rows(conn, query, (since, limit + 1))
-        done, rows = len(rows) <= limit, rows[:limit]
-    if rows:
-        return LogPage(rows, done, rows[-1]["seq"])
-    newest = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()
-    return LogPage(rows, done, int(newest[0]) if newest else 0)
+def instances_by_dicom_keys(
+    conn: psycopg.Connection, level: int, keyword: str, values: list[str]
+) -> list[Row]:
+    """The instances under the resources of `level` whose `keyword` main tag is one of
+    `values` (C-MOVE and C-GET: PatientID, StudyInstanceUID…), with their identifiers, in
+    storage order."""
+    ids = [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM hierarchy.resources WHERE level = %s AND main_tags->>%s = ANY(%s) "
+            "ORDER BY created_position",
+            (level, keyword, values),
+        )
+    ]
+    rows = instances_with_identifiers(conn, ids)
+    return sorted(rows, key=lambda row: row["created_position"])

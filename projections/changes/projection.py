@@ -13,16 +13,16 @@ from typing import Any
 import psycopg
 
 from domain.aggregates import ChangesLog
+from domain.levels import INSTANCE, LEVEL_NAMES
 from projections.lifecycle import (
-    INSTANCE,
-    LEVEL_NAMES,
+    LIFECYCLE_EVENTS,
     Kind,
     Lifecycle,
     Node,
     Transition,
     referenced_ids,
 )
-from projections.runner import Positioned
+from projections.read_model import Positioned
 
 SEQ_STRIDE = 10
 
@@ -51,6 +51,7 @@ def order_for_orthanc(transitions: list[Transition]) -> list[Transition]:
 
 class ChangesProjection:
     name = "changes"
+    topics = (*LIFECYCLE_EVENTS, ChangesLog.Cleared)
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
         nodes = self._load_nodes(conn, referenced_ids(event for _, event in batch))
@@ -109,7 +110,7 @@ class ChangesProjection:
 
 
 def _change_rows(position: int, transitions: list[Transition]) -> list[ChangeRow]:
-    rows = []
+    rows: list[ChangeRow] = []
     for transition in transitions:
         kind = change_type(transition)
         if kind is None:

@@ -12,19 +12,16 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from domain.levels import INSTANCE, LEVEL_NAMES, PATIENT, SERIES, STUDY
 from projections.lifecycle import (
-    INSTANCE,
-    LEVEL_NAMES,
-    PATIENT,
-    SERIES,
-    STUDY,
+    LIFECYCLE_EVENTS,
     Kind,
     Lifecycle,
     Node,
     Transition,
     referenced_ids,
 )
-from projections.runner import Positioned
+from projections.read_model import Positioned
 
 Row = dict[str, Any]
 
@@ -57,6 +54,7 @@ COLUMNS = (
 
 class HierarchyProjection:
     name = "hierarchy"
+    topics = LIFECYCLE_EVENTS
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
         rows = self._load_rows(conn, referenced_ids(event for _, event in batch))

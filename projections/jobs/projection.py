@@ -8,14 +8,15 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from domain.aggregates import Job
-from projections.runner import Positioned
+from domain.aggregates import Job, event_classes
+from projections.read_model import Positioned
 
 CANCELED_JOB = (37, "Job has been canceled")
 
 
 class JobsProjection:
     name = "jobs"
+    topics = tuple(event_classes(Job))
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
         for position, event in batch:

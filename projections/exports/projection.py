@@ -12,11 +12,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from domain.aggregates import ExportRecord, ExportsLog
-from projections.runner import Positioned
+from projections.read_model import Positioned
 
 
 class ExportsProjection:
     name = "exports"
+    topics = (ExportRecord.Recorded, ExportsLog.Cleared)
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
         rows = []

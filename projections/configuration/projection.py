@@ -1,4 +1,5 @@
-"""Modalities and peers: the latest definition of each, from configuration and REST events."""
+"""Modalities and peers: the latest definition of each, from configuration and REST events
+(without credentials: they are in the secret store)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from domain.aggregates import RemoteNode
-from projections.runner import Positioned
+from projections.read_model import Positioned
 
 
 class RemoteNodesProjection:
     name = "configuration"
+    topics = (RemoteNode.Defined, RemoteNode.Updated, RemoteNode.Removed)
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
         for position, event in batch:

@@ -1,0 +1,47 @@
+"""The files the log names: every file of a stored instance not yet deleted or replaced.
+
+The start-up sweep compares it with the storage area to remove files no event names (an ingest
+interrupted between writing its file and appending its event). Removing the files of deleted
+instances is a side effect, done by the file reaper processor, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+
+from domain.aggregates import Instance
+from projections.read_model import Positioned
+
+
+class FilesProjection:
+    name = "files"
+    topics = (Instance.Stored, Instance.StoredAgain, Instance.Deleted)
+
+    def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
+        named = files_named(event for _, event in batch)
+        released = [uuid for uuid, owner in named.items() if owner is None]
+        kept = [(uuid, owner) for uuid, owner in named.items() if owner is not None]
+        if released:
+            conn.execute("DELETE FROM files WHERE uuid = ANY(%s)", (released,))
+        if kept:
+            conn.execute(
+                "INSERT INTO files (uuid, instance_id) SELECT * FROM unnest(%s::text[], "
+                "%s::text[]) ON CONFLICT DO NOTHING",
+                ([u for u, _ in kept], [o for _, o in kept]),
+            )
+
+
+def files_named(events: Iterable[Any]) -> dict[str, str | None]:
+    """File UUID -> the instance it belongs to after the events, None when released."""
+    named: dict[str, str | None] = {}
+    for event in events:
+        if isinstance(event, Instance.Stored | Instance.StoredAgain):
+            named[event.attachment["uuid"]] = event.instance_id
+            if isinstance(event, Instance.StoredAgain) and event.replaced_attachment:
+                named[event.replaced_attachment] = None
+        elif isinstance(event, Instance.Deleted):
+            named[event.attachment_uuid] = None
+    return named
