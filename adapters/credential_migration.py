@@ -18,6 +18,7 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
+from adapters.event_store import events_table
 from adapters.secret_store import PostgresSecretStore
 from domain.aggregates import RemoteNode
 from domain.archive import Archive
@@ -32,7 +33,7 @@ def move_credentials_out_of_the_log(
     archive: Archive, conn: psycopg.Connection, store: PostgresSecretStore
 ) -> int:
     """Returns the number of events rewritten (0 once done: the step is idempotent)."""
-    table = f"{archive.recorder.datastore.schema}.{archive.recorder.events_table_name}"
+    table = events_table(archive)
     topics = [get_topic(cls) for cls in DEFINING_EVENTS]
     # node -> the credentials of its last definition if that was a version-1 event, else None
     found: dict[UUID, Credentials | None] = {}

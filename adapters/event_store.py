@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from adapters.database import DatabaseAddress
 from domain.credentials import TransactionStep
@@ -51,7 +52,7 @@ class ChunkedApplicationRecorder(PostgresApplicationRecorder):
                 step(curs)
         return ids
 
-    def _prelude(self) -> SQL:
+    def _prelude(self) -> Composed:
         table = SQL("{0}.{1}").format(
             Identifier(self.datastore.schema), Identifier(self.events_table_name)
         )
@@ -88,3 +89,9 @@ def event_store_env(address: DatabaseAddress, pool_size: int = 4) -> dict[str, s
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
         "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
     }
+
+
+def events_table(app: Application) -> str:
+    """The schema-qualified name of the application's events table (PostgreSQL only)."""
+    recorder: Any = app.recorder
+    return f"{recorder.datastore.schema}.{recorder.events_table_name}"

@@ -9,7 +9,7 @@ import attrs
 
 from adapters.storage import StorageArea
 from domain.archive import Archive, StoreStatus
-from domain.dicom_files import parse_header_and_pixel_offset
+from domain.dicom_files import read_dicom
 from domain.instance_record import describe_instance
 from domain.origin import Origin
 
@@ -39,8 +39,10 @@ class Ingestor:
 
     def ingest(self, data: bytes, origin: Origin) -> IngestResult:
         """Raises domain.dicom_files.InvalidDicomFile, leaving nothing behind."""
-        dataset, pixel_offset = parse_header_and_pixel_offset(data)
-        described = describe_instance(dataset, {}, self.default_encoding, pixel_offset)
+        read = read_dicom(data)
+        described = describe_instance(
+            read.dataset, {}, self.default_encoding, read.pixel_data_offset
+        )
         stored = self.storage.write(data)
         record = attrs.evolve(described, attachment=attrs.asdict(stored))
         try:

@@ -13,10 +13,11 @@ from adapters.config import Settings
 from adapters.consumers.supervisor import Consumers
 from adapters.credential_migration import move_credentials_out_of_the_log
 from adapters.database import Database, DatabaseAddress, EmbeddedPostgres
+from adapters.delivery import Sender
 from adapters.dicom.scu import DicomClient
 from adapters.event_store import event_store_env
 from adapters.ingest import Ingestor
-from adapters.job_engine import JobEngine
+from adapters.jobs.engine import JobEngine
 from adapters.node_directory import NodeDirectory
 from adapters.peer_client import PeerClient
 from adapters.processors.file_reaper import FileReaper
@@ -102,12 +103,13 @@ class ChronicleNode:
         )
         self.dicom_client = DicomClient.from_settings(settings)
         self.peer_client = PeerClient()
+        self.senders: dict[str, Sender] = {"modality": self.dicom_client, "peer": self.peer_client}
         self.jobs = JobEngine(
             self.archive,
             self.db,
             self.nodes,
             self.storage,
-            senders={"modality": self.dicom_client, "peer": self.peer_client},
+            senders=self.senders,
             local_aet=settings.dicom_aet,
         )
         self.watcher = StabilityWatcher(self.archive, self.db, settings.stable_age)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
+from typing import Any
+
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
@@ -16,6 +18,7 @@ from api.errors import (
     handle_orthanc_error,
     handle_unexpected,
 )
+from api.operation_ids import operation_id
 from api.routes.changes import changes_handlers
 from api.routes.consumers import consumers_handlers
 from api.routes.exports import exports_handlers
@@ -39,21 +42,29 @@ def create_asgi_app(node: ChronicleNode) -> ASGIApp:
     return protect(create_app(node), [node.settings.http_host])
 
 
+def orthanc_route_handlers() -> list[Any]:
+    """Every route of the Orthanc-compatible surface (and its Chronicle extensions)."""
+    return [
+        *system_handlers,
+        *changes_handlers,
+        *consumers_handlers,
+        *upload_handlers,
+        *resource_handlers(),
+        *content_handlers(),
+        *jobs_handlers,
+        *exports_handlers,
+        *transfers_handlers,
+        *modalities_handlers,
+        *peers_handlers,
+    ]
+
+
 def create_app(node: ChronicleNode) -> Litestar:
+    # One router per surface, so that guards (authentication) attach per surface; Dicoogle's
+    # /dicoogle/ and Capacitor's /api/ come as routers of their own.
+    orthanc = Router(path="/", route_handlers=orthanc_route_handlers())
     return Litestar(
-        route_handlers=[
-            *system_handlers,
-            *changes_handlers,
-            *consumers_handlers,
-            *upload_handlers,
-            *resource_handlers(),
-            *content_handlers(),
-            *jobs_handlers,
-            *exports_handlers,
-            *transfers_handlers,
-            *modalities_handlers,
-            *peers_handlers,
-        ],
+        route_handlers=[orthanc],
         state=State({"node": node}),
         exception_handlers={
             OrthancError: handle_orthanc_error,
@@ -66,6 +77,7 @@ def create_app(node: ChronicleNode) -> Litestar:
             title="Chronicle (Orthanc-compatible REST API)",
             version=chronicle_version(),
             path="/schema",
+            operation_id_creator=operation_id,
         ),
         debug=False,
     )

@@ -7,7 +7,8 @@ from pydicom import Dataset
 
 from api.context import node_of
 from api.errors import OrthancCode, OrthancError
-from domain.dicom_files import parse_dataset, parse_header
+from domain.dicom_files import parse_dataset, read_dicom
+from domain.parsed_dicom import ParsedDicom
 from projections.hierarchy.queries import Row
 
 
@@ -25,7 +26,7 @@ def read_dataset(request: Request, instance: Row) -> Dataset:
     return parse_dataset(read_bytes(request, instance))
 
 
-def read_header(request: Request, instance: Row) -> Dataset:
+def read_header(request: Request, instance: Row) -> ParsedDicom:
     """The dataset without decoding its pixel data: enough for every JSON view of the tags,
     which report PixelData as null anyway."""
-    return parse_header(read_bytes(request, instance))
+    return read_dicom(read_bytes(request, instance))

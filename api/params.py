@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.errors import OrthancCode, OrthancError
-from api.resource_views import TagFormat
+from domain.dicom_json import TagsFormat
 
 _FALSE = {"false", "0", "no", "off"}
 
@@ -61,15 +61,21 @@ def non_negative_int(name: str, value: str | None, default: int | None = None) -
     return number
 
 
-def tag_format(short: str | None, full: str | None, simplify: str | None = None) -> TagFormat:
-    """Orthanc's GetDicomFormat: `simplify` wins over `short`, which wins over `full`."""
+def tags_format(
+    simplify: str | None,
+    short: str | None,
+    full: str | None = None,
+    default: TagsFormat = TagsFormat.FULL,
+) -> TagsFormat:
+    """Orthanc's GetDicomFormat: `simplify` wins over `short`, which wins over `full`; the
+    default differs by route (resources answer simplified tags, instance content full ones)."""
     if flag(simplify):
-        return TagFormat.HUMAN
+        return TagsFormat.SIMPLIFIED
     if flag(short):
-        return TagFormat.SHORT
+        return TagsFormat.SHORT
     if flag(full):
-        return TagFormat.FULL
-    return TagFormat.HUMAN
+        return TagsFormat.FULL
+    return default
 
 
 LOG_DEFAULT_LIMIT = 100

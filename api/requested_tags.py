@@ -16,8 +16,8 @@ from pydicom.datadict import keyword_dict
 from api.dicom_dictionary import private_dictionary
 from api.dicom_files import read_header
 from api.errors import OrthancCode, OrthancError
-from api.resource_views import TagFormat
 from domain.dicom_json import (
+    TagsFormat,
     UnknownDicomTag,
     format_tag,
     full_tags,
@@ -82,7 +82,7 @@ def add_requested_tags(
     rows: list[Row],
     bodies: list[dict[str, Any]],
     requested: list[int],
-    tag_format: TagFormat,
+    tag_format: TagsFormat,
 ) -> None:
     ancestors = hierarchy.get_resources(
         conn,
@@ -150,10 +150,10 @@ def _string_node(tag: int, value: str) -> Node:
     return {"Name": tag_name(tag), "Type": "String", "Value": value}
 
 
-def _formatted(nodes: dict[int, Node], tag_format: TagFormat) -> dict[str, Any]:
+def _formatted(nodes: dict[int, Node], tag_format: TagsFormat) -> dict[str, Any]:
     full = {format_tag(tag): node for tag, node in sorted(nodes.items())}
-    if tag_format is TagFormat.FULL:
+    if tag_format is TagsFormat.FULL:
         return full
-    if tag_format is TagFormat.SHORT:
+    if tag_format is TagsFormat.SHORT:
         return shorten(full)
     return dict(sorted(simplify(full).items()))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 import psycopg
 from pydicom.datadict import keyword_dict
 
+from domain.dicom_json import TagsFormat
 from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
 from domain.main_tags import LEVELS
 from projections.hierarchy import queries as hierarchy
@@ -20,25 +20,19 @@ CHILD_KEYS = ("Studies", "Series", "Instances")
 PARENT_KEYS = (None, "ParentPatient", "ParentStudy", "ParentSeries")
 
 
-class TagFormat(Enum):
-    HUMAN = "human"
-    SHORT = "short"
-    FULL = "full"
-
-
 def orthanc_time(moment: datetime) -> str:
     """Orthanc's timestamps: YYYYMMDDTHHMMSS in UTC."""
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
 
 
-def format_tags(tags: dict[str, str], tag_format: TagFormat) -> dict[str, Any]:
-    if tag_format is TagFormat.HUMAN:
+def format_tags(tags: dict[str, str], tag_format: TagsFormat) -> dict[str, Any]:
+    if tag_format is TagsFormat.SIMPLIFIED:
         return dict(sorted(tags.items()))
     formatted: dict[str, Any] = {}
     for keyword, value in tags.items():
         number = keyword_dict.get(keyword)
         key = f"{number >> 16:04x},{number & 0xFFFF:04x}" if number is not None else keyword
-        if tag_format is TagFormat.SHORT:
+        if tag_format is TagsFormat.SHORT:
             formatted[key] = value
         else:
             formatted[key] = {"Name": keyword, "Type": "String", "Value": value}
@@ -46,7 +40,7 @@ def format_tags(tags: dict[str, str], tag_format: TagFormat) -> dict[str, Any]:
 
 
 def expand_resources(
-    conn: psycopg.Connection, rows: list[Row], tag_format: TagFormat = TagFormat.HUMAN
+    conn: psycopg.Connection, rows: list[Row], tag_format: TagsFormat = TagsFormat.SIMPLIFIED
 ) -> list[dict[str, Any]]:
     """Orthanc's expanded form for each row, with a constant number of queries."""
     parents = [row["id"] for row in rows if row["level"] < INSTANCE]
@@ -57,7 +51,7 @@ def expand_resources(
 def _expand(
     row: Row,
     children: dict[str, list[str]],
-    tag_format: TagFormat,
+    tag_format: TagsFormat,
 ) -> dict[str, Any]:
     level = row["level"]
     body: dict[str, Any] = {"ID": row["id"]}

@@ -19,18 +19,16 @@ import pydicom
 from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
 
-from domain.dicom_json import (
-    META_OVERFLOW_ATTRIBUTE,
-    PIXEL_DATA_SKIPPED_ATTRIBUTE,
-    Encoding,
-    main_string_value,
-)
+from domain.dicom_json import Encoding, detect_charset, main_string_value
+from domain.parsed_dicom import ParsedDicom
 
 PATIENT_ID = 0x00100020
 STUDY_INSTANCE_UID = 0x0020000D
 SERIES_INSTANCE_UID = 0x0020000E
 SOP_INSTANCE_UID = 0x00080018
 SOP_CLASS_UID = 0x00080016
+# What DicomInstanceHasher hashes, in the order of DicomIdentifiers' fields.
+IDENTIFIER_TAGS = (PATIENT_ID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, SOP_INSTANCE_UID)
 
 IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
@@ -248,46 +246,35 @@ def _walk_items(
 # --- Parsing --------------------------------------------------------------------------------------
 
 
-def parse_header(data: bytes) -> Dataset:
-    """The dataset up to (not including) the pixel data, after checking the whole file.
-
-    The JSON views of dicom_json still report PixelData (as null), like Orthanc does.
-    """
-    return _parse(data, stop_before_pixels=True)
-
-
-def parse_header_and_pixel_offset(data: bytes) -> tuple[Dataset, int | None]:
-    """parse_header() and pixel_data_offset() with one walk over the file's structure."""
+def read_dicom(data: bytes, with_pixel_data: bool = False) -> ParsedDicom:
+    """Checks the whole file's structure, then parses it (up to the pixel data unless
+    `with_pixel_data`), in one walk; the JSON views take the result as it is."""
     if not data:
         raise _empty()
     pixel_data = check_structure(data)
-    dataset = _parse_checked(data, True, pixel_data)
-    return dataset, pixel_data if data[128:132] == b"DICM" else None
-
-
-def parse_dataset(data: bytes) -> Dataset:
-    """The whole dataset, pixel data included (for /content, rendering, exports)."""
-    return _parse(data, stop_before_pixels=False)
-
-
-def _parse(data: bytes, stop_before_pixels: bool) -> Dataset:
-    if not data:
-        raise _empty()
-    return _parse_checked(data, stop_before_pixels, check_structure(data))
-
-
-def _parse_checked(data: bytes, stop_before_pixels: bool, pixel_data: int | None) -> Dataset:
-    """Parses a file whose structure check_structure() accepted (`pixel_data` is its result)."""
-    stop_before_pixels = stop_before_pixels and pixel_data is not None
+    stop_before_pixels = not with_pixel_data and pixel_data is not None
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
     except (InvalidDicomError, EOFError, ValueError, KeyError, struct.error) as error:
         raise _unparsable(len(data), str(error)) from None
-    if stop_before_pixels:
-        setattr(ds, PIXEL_DATA_SKIPPED_ATTRIBUTE, True)
-    _move_meta_overflow(ds, _meta_overflow(data))
+    overflow = _take_meta_overflow(ds, _meta_overflow(data))
     _check_identifiers(ds)
-    return ds
+    return ParsedDicom(
+        dataset=ds,
+        pixel_data_skipped=stop_before_pixels,
+        meta_overflow=overflow,
+        pixel_data_offset=pixel_data if data[128:132] == b"DICM" else None,
+    )
+
+
+def parse_header(data: bytes) -> Dataset:
+    """The dataset up to (not including) the pixel data, after checking the whole file."""
+    return read_dicom(data).dataset
+
+
+def parse_dataset(data: bytes) -> Dataset:
+    """The whole dataset, pixel data included (for /content, rendering, exports)."""
+    return read_dicom(data, with_pixel_data=True).dataset
 
 
 def _meta_overflow(data: bytes) -> list[int]:
@@ -310,12 +297,11 @@ def _meta_overflow(data: bytes) -> list[int]:
     return tags
 
 
-def _move_meta_overflow(ds: Dataset, tags: list[int]) -> None:
+def _take_meta_overflow(ds: Dataset, tags: list[int]) -> dict[int, Any]:
     moved = {tag: ds.get_item(tag) for tag in tags if tag in ds}
     for tag in moved:
         del ds[tag]
-    if moved:
-        setattr(ds, META_OVERFLOW_ATTRIBUTE, moved)
+    return moved
 
 
 def _check_identifiers(ds: Dataset) -> None:
@@ -349,11 +335,9 @@ def identifiers(
     ds: Dataset, default_encoding: Encoding | str = Encoding.LATIN1
 ) -> DicomIdentifiers:
     """DicomInstanceHasher's inputs: an absent PatientID is ""; values keep leading spaces."""
+    charset = detect_charset(ds, default_encoding)
     return DicomIdentifiers(
-        patient_id=main_string_value(ds, PATIENT_ID, default_encoding) or "",
-        study_uid=main_string_value(ds, STUDY_INSTANCE_UID, default_encoding) or "",
-        series_uid=main_string_value(ds, SERIES_INSTANCE_UID, default_encoding) or "",
-        sop_uid=main_string_value(ds, SOP_INSTANCE_UID, default_encoding) or "",
+        *(main_string_value(ds, tag, charset=charset) or "" for tag in IDENTIFIER_TAGS)
     )
 
 

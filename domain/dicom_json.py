@@ -31,15 +31,13 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.sequence import Sequence as DicomSequence
 
+from domain.parsed_dicom import ParsedDicom, parsed
+
 PIXEL_DATA = 0x7FE00010
 SPECIFIC_CHARACTER_SET = 0x00080005
 MAX_STRING_LENGTH = 256  # ORTHANC_MAXIMUM_TAG_LENGTH, applied to REST outputs and main tags
 UNKNOWN_TAG_NAME = "Unknown Tag & Data"  # DCMTK's DcmTag_ERROR_TagName
 UNDEFINED_LENGTH = 0xFFFFFFFF
-# Where dicom_files keeps the dataset elements DCMTK reads as part of the meta-header.
-META_OVERFLOW_ATTRIBUTE = "_dcmtk_meta_overflow"
-# Set by dicom_files on a dataset read without its pixel data (parse_header).
-PIXEL_DATA_SKIPPED_ATTRIBUTE = "_pixel_data_skipped"
 
 FullTags = dict[str, Any]
 JsonTags = dict[str, Any]
@@ -640,7 +638,7 @@ class _Options:
 
 
 def full_tags(
-    ds: Dataset,
+    source: Dataset | ParsedDicom,
     *,
     default_encoding: Encoding | str = Encoding.LATIN1,
     ignore_length: Iterable[int] = (),
@@ -654,13 +652,18 @@ def full_tags(
     values are "Null", and strings longer than 256 UTF-8 bytes are "TooLong" (unless listed in
     `ignore_length`, Orthanc's "ignore-length" argument).
     """
+    read = parsed(source)
+    ds = read.dataset
     options = _Options(
         detect_charset(ds, default_encoding),
         max_string_length,
         frozenset(ignore_length),
         private_dictionary,
     )
-    return _dataset_json(ds, options, top_level=stop_after_pixel_data)
+    result = _dataset_json(ds, options, top_level=stop_after_pixel_data)
+    if stop_after_pixel_data and read.pixel_data_skipped:
+        result[format_tag(PIXEL_DATA)] = {"Name": "PixelData", "Type": "Null", "Value": None}
+    return result
 
 
 def _dataset_json(ds: Dataset, options: _Options, top_level: bool) -> FullTags:
@@ -669,8 +672,6 @@ def _dataset_json(ds: Dataset, options: _Options, top_level: bool) -> FullTags:
         if top_level and element.tag > PIXEL_DATA:
             break
         result[format_tag(element.tag)] = _node(element, options)
-    if top_level and getattr(ds, PIXEL_DATA_SKIPPED_ATTRIBUTE, False):
-        result[format_tag(PIXEL_DATA)] = {"Name": "PixelData", "Type": "Null", "Value": None}
     return result
 
 
@@ -725,20 +726,22 @@ def to_format(full: Mapping[str, Any], tags_format: TagsFormat | str) -> JsonTag
     return dict(full)
 
 
-def simplified_tags(ds: Dataset, **options: Any) -> JsonTags:
+def simplified_tags(ds: Dataset | ParsedDicom, **options: Any) -> JsonTags:
     """GET /instances/{id}/simplified-tags, or /tags?simplify."""
     return simplify(full_tags(ds, **options))
 
 
-def short_tags(ds: Dataset, **options: Any) -> JsonTags:
+def short_tags(ds: Dataset | ParsedDicom, **options: Any) -> JsonTags:
     """GET /instances/{id}/tags?short."""
     return shorten(full_tags(ds, **options))
 
 
-def header_tags(source: Dataset, tags_format: TagsFormat | str = TagsFormat.FULL) -> JsonTags:
+def header_tags(
+    source: Dataset | FileMetaDataset | ParsedDicom, tags_format: TagsFormat | str = TagsFormat.FULL
+) -> JsonTags:
     """GET /instances/{id}/header: public meta-header tags, binary ones left out, ASCII only.
 
-    `source` is the parsed dataset (preferred: it also knows the elements DCMTK counts in the
+    `source` is what read_dicom parsed (preferred: it also knows the elements DCMTK counts in the
     meta-header when its group length is too long) or its file_meta. A bare dataset with no
     meta-header, which Orthanc accepts, gives {}.
     """
@@ -753,14 +756,15 @@ def header_tags(source: Dataset, tags_format: TagsFormat | str = TagsFormat.FULL
     return to_format(full, tags_format)
 
 
-def _meta_view(source: Dataset) -> Dataset:
+def _meta_view(source: Dataset | FileMetaDataset | ParsedDicom) -> Dataset:
     if isinstance(source, FileMetaDataset):
         return source
+    read = parsed(source)
     view = Dataset()
-    meta = getattr(source, "file_meta", None) or Dataset()
+    meta = getattr(read.dataset, "file_meta", None) or Dataset()
     for tag in sorted(meta.keys()):
         view[tag] = meta.get_item(tag)
-    for tag, raw in getattr(source, META_OVERFLOW_ATTRIBUTE, {}).items():
+    for tag, raw in read.meta_overflow.items():
         view[tag] = raw
     return view
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydicom import Dataset
 from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.tag import BaseTag
 
 from domain.dicom_json import detect_charset, main_string_value
 
@@ -16,12 +19,23 @@ def indexed_tags(ds: Dataset, default_encoding: str = "Latin1") -> dict[str, str
     (UTF-8, at most 256 bytes), bounded in total size. Values are read from the raw bytes, so
     the dataset's elements are not converted."""
     charset = detect_charset(ds, default_encoding)
+    return indexed_from((tag, main_string_value(ds, tag, charset=charset)) for tag in text_tags(ds))
+
+
+def text_tags(ds: Dataset) -> list[BaseTag]:
+    """The dataset's top-level text elements, in order (the meta-header left out)."""
+    return [
+        tag
+        for tag in ds.keys()  # noqa: SIM118 (iterating a Dataset converts every element)
+        if tag.group != 0x0002 and _vr(ds, tag) in TEXT_VRS
+    ]
+
+
+def indexed_from(values: Iterable[tuple[BaseTag, str | None]]) -> dict[str, str]:
+    """indexed_tags() from the values of text_tags(), already read, in the same order."""
     result: dict[str, str] = {}
     total = 0
-    for tag in ds.keys():  # noqa: SIM118 (iterating a Dataset converts every element)
-        if tag.group == 0x0002 or _vr(ds, tag) not in TEXT_VRS:
-            continue
-        value = main_string_value(ds, tag, charset=charset)
+    for tag, value in values:
         if not value:
             continue
         key = keyword_for_tag(tag) or f"{tag.group:04x},{tag.element:04x}"

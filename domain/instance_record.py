@@ -7,11 +7,18 @@ from typing import Any
 import attrs
 from pydicom import Dataset
 
-from domain.dicom_files import identifiers, sop_class_uid, transfer_syntax_uid
-from domain.indexed_tags import indexed_tags
+from domain.dicom_files import (
+    IDENTIFIER_TAGS,
+    SOP_CLASS_UID,
+    DicomIdentifiers,
+    transfer_syntax_uid,
+)
+from domain.dicom_json import detect_charset, main_string_value
+from domain.indexed_tags import indexed_from, text_tags
 from domain.main_tags import (
-    extract_main_tags,
-    index_in_series_metadata,
+    MAIN_TAG_NUMBERS,
+    index_in_series_from,
+    main_tags_from,
     orthanc_ids,
     parse_index_in_series,
 )
@@ -41,10 +48,22 @@ def describe_instance(
     default_encoding: str = "Latin1",
     pixel_data_offset: int | None = None,
 ) -> InstanceRecord:
-    patient_id, study_id, series_id, instance_id = orthanc_ids(identifiers(ds, default_encoding))
-    index_text = index_in_series_metadata(ds, default_encoding)
-    main_tags = extract_main_tags(ds, default_encoding)
+    """One pass over the header's top-level elements, decoded once with the charset looked up
+    once: the identifiers, main tags, IndexInSeries and indexed tags all come from it."""
+    charset = detect_charset(ds, default_encoding)
+    texts = text_tags(ds)
+    wanted = {*texts, *MAIN_TAG_NUMBERS.values(), *IDENTIFIER_TAGS, SOP_CLASS_UID}
+    values: dict[int, str | None] = {
+        tag: main_string_value(ds, tag, charset=charset)
+        for tag in ds.keys()  # noqa: SIM118 (iterating a Dataset converts every element)
+        if tag in wanted
+    }
+    ids = DicomIdentifiers(*(values.get(tag) or "" for tag in IDENTIFIER_TAGS))
+    patient_id, study_id, series_id, instance_id = orthanc_ids(ids)
+    index_text = index_in_series_from(values)
+    main_tags = main_tags_from(values)
     in_main_tags = {keyword for level in main_tags.values() for keyword in level}
+    indexed = indexed_from((tag, values[tag]) for tag in texts)
     return InstanceRecord(
         instance_id=instance_id,
         series_id=series_id,
@@ -53,13 +72,11 @@ def describe_instance(
         attachment=attachment,
         dicom={
             "transfer_syntax": transfer_syntax_uid(ds),
-            "sop_class_uid": sop_class_uid(ds),
+            "sop_class_uid": values.get(SOP_CLASS_UID),
             "index_in_series": parse_index_in_series(index_text),
             "index_in_series_text": index_text,
             "pixel_data_offset": pixel_data_offset,
         },
         tags=main_tags,
-        indexed={
-            k: v for k, v in indexed_tags(ds, default_encoding).items() if k not in in_main_tags
-        },
+        indexed={k: v for k, v in indexed.items() if k not in in_main_tags},
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 
 from pydicom import Dataset
 from pydicom.datadict import tag_for_keyword
@@ -96,6 +97,10 @@ MAIN_TAG_NUMBERS: dict[str, int] = {
 }
 
 
+# InstanceNumber, else ImageIndex.
+INDEX_IN_SERIES_TAGS = (MAIN_TAG_NUMBERS["InstanceNumber"], MAIN_TAG_NUMBERS["ImageIndex"])
+
+
 def extract_main_tags(
     ds: Dataset, default_encoding: Encoding | str = Encoding.LATIN1
 ) -> dict[str, dict[str, str]]:
@@ -106,10 +111,16 @@ def extract_main_tags(
     study_patient_main_tags().
     """
     charset = detect_charset(ds, default_encoding)
+    numbers = set(MAIN_TAG_NUMBERS.values())
+    return main_tags_from({n: main_string_value(ds, n, charset=charset) for n in numbers})
+
+
+def main_tags_from(values: Mapping[int, str | None]) -> dict[str, dict[str, str]]:
+    """extract_main_tags() from values already read (tag number -> summary value)."""
     result: dict[str, dict[str, str]] = {}
     for level, keywords in MAIN_TAGS.items():
-        values = {k: main_string_value(ds, MAIN_TAG_NUMBERS[k], charset=charset) for k in keywords}
-        result[level] = {k: v for k, v in values.items() if v is not None}
+        found = {k: values.get(MAIN_TAG_NUMBERS[k]) for k in keywords}
+        result[level] = {k: v for k, v in found.items() if v is not None}
     return result
 
 
@@ -144,8 +155,15 @@ def index_in_series_metadata(
     None means Orthanc stores no such metadata.
     """
     charset = detect_charset(ds, default_encoding)
-    for keyword in ("InstanceNumber", "ImageIndex"):
-        value = main_string_value(ds, MAIN_TAG_NUMBERS[keyword], charset=charset)
+    return index_in_series_from(
+        {n: main_string_value(ds, n, charset=charset) for n in INDEX_IN_SERIES_TAGS}
+    )
+
+
+def index_in_series_from(values: Mapping[int, str | None]) -> str | None:
+    """index_in_series_metadata() from values already read (tag number -> summary value)."""
+    for number in INDEX_IN_SERIES_TAGS:
+        value = values.get(number)
         if value is not None:
             return value.strip(" \t\n\v\f\r")
     return None

@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
+from adapters.event_store import events_table
 from domain.aggregates import RENAMED_TOPICS
 from projections.read_model import Positioned
 
@@ -33,8 +34,7 @@ def stored_topics(event_classes: Iterable[type]) -> list[str]:
 
 class LogReader:
     def __init__(self, app: Application) -> None:
-        recorder = app.recorder
-        self.table = f"{recorder.datastore.schema}.{recorder.events_table_name}"  # type: ignore[attr-defined]
+        self.table = events_table(app)
         self.mapper = app.mapper
         self._recent: OrderedDict[int, Any] = OrderedDict()  # position -> event (immutable)
         self._lock = threading.Lock()

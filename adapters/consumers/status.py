@@ -117,7 +117,7 @@ def statuses(
                 name=name,
                 kind=kind,
                 state=row.get("state", "never run"),
-                position=positions.get(name, row.get("position", 0)),
+                position=positions.get(name, int(row.get("position") or 0)),
                 head=head,
                 events_per_second=row.get("events_per_second", 0.0),
                 failing_position=row.get("failing_position"),

@@ -37,6 +37,7 @@ from pynetdicom.sop_class import (
 )
 
 from adapters.dicom import find, scp_retrieve
+from adapters.dicom.sockets import set_nodelay
 from domain.dicom_files import InvalidDicomFile
 from domain.origin import Channel, Origin
 from domain.remote_nodes import MODALITY
@@ -285,7 +286,7 @@ class DicomServer:
 
     def _handlers(self) -> list[tuple[Any, Any]]:
         return [
-            (evt.EVT_CONN_OPEN, _set_nodelay),
+            (evt.EVT_CONN_OPEN, set_nodelay),
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
@@ -393,12 +394,6 @@ class DicomServer:
                 yield 0xFE00, None
                 return
             yield PENDING, find.answer_dataset(query, match, self.settings.dicom_aet)
-
-
-def _set_nodelay(event: evt.Event) -> None:
-    sock = event.assoc.dul.socket.socket
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _quiet_pynetdicom() -> None:

@@ -20,9 +20,9 @@ from pynetdicom import evt
 from pynetdicom.presentation import PresentationContext, build_context
 from pynetdicom.sop_class import Verification
 
+from adapters.delivery import Delivered, DeliveryAudit, Destination
 from adapters.dicom import find
 from adapters.dicom.find import InstanceToSend
-from domain.exports import ExportEntry
 from domain.origin import Channel, Origin
 
 if TYPE_CHECKING:
@@ -95,13 +95,19 @@ class Retrieval:
         self.destination = destination
         self.remote_aet = remote_aet
         self.responses = StoreResponses()
-        self.origin = Origin(
+        origin = Origin(
             Channel.DICOM,
             remote_ip=access.remote_ip,
             remote_aet=access.calling_aet,
             called_aet=access.called_aet,
         )
-        self.pending: list[ExportEntry] = []
+        self.audit = DeliveryAudit(
+            server.node.archive,
+            Destination("modality", destination, {"AET": remote_aet}),
+            origin,
+            group=EXPORT_BATCH,
+            recorded=lambda position: server.node.wait_for(position, ("exports",)),
+        )
         self.attempted = 0
 
     def datasets(self, is_cancelled: Callable[[], bool]) -> Iterator[tuple[int, Dataset | None]]:
@@ -134,32 +140,24 @@ class Retrieval:
             return _unsendable(item)  # pynetdicom counts it as a failed sub-operation
 
     def _record(self, item: InstanceToSend, succeeded: bool, error: str) -> None:
-        self.pending.append(
-            ExportEntry(
-                instance_id=item.instance_id,
-                series_id=item.series_id,
-                study_id=item.study_id,
-                patient_id=item.patient_id,
-                identifiers=dict(item.identifiers),
-                destination_kind="modality",
-                destination=self.destination,
-                remote_aet=self.remote_aet,
-                job_id=None,
-                succeeded=succeeded,
-                error=error,
-            )
+        delivered = Delivered(
+            item.instance_id,
+            item.series_id,
+            item.study_id,
+            item.patient_id,
+            item.identifiers,
+            item.file_uuid,
         )
-        if len(self.pending) >= EXPORT_BATCH:
-            self.flush()
+        try:
+            self.audit.record(delivered, succeeded, error)
+        except Exception:
+            log.exception("could not record the exports of %s", self.kind)
 
     def flush(self) -> None:
-        entries, self.pending = self.pending, []
-        if entries:
-            try:
-                position = self.server.node.archive.record_exports(entries, self.origin)
-                self.server.node.wait_for(position, ("exports",))
-            except Exception:
-                log.exception("could not record %d export(s)", len(entries))
+        try:
+            self.audit.flush()
+        except Exception:
+            log.exception("could not record the exports of %s", self.kind)
 
 
 def _unsendable(item: InstanceToSend) -> Dataset:
@@ -204,7 +202,8 @@ def on_move(server: DicomServer, event: evt.Event) -> Iterator[Any]:
 def _sub_association_kwargs(
     aet: str, instances: list[InstanceToSend], retrieval: Retrieval
 ) -> dict[str, Any]:
-    from adapters.dicom.scu import guard_reply_race, set_nodelay
+    from adapters.dicom.reply_race import guard_reply_race
+    from adapters.dicom.sockets import set_nodelay
 
     return {
         "ae_title": aet,

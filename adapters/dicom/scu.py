@@ -4,18 +4,14 @@
 Port, LocalAet, Timeout...). Association-level failures raise DicomNetworkError with a reason an
 operator can act on; per-instance C-STORE outcomes go to the caller's `on_result`.
 
-Two hazards are handled here (see DESIGN.md):
-- TCP_NODELAY is set on every socket (EVT_CONN_OPEN), or each C-STORE stalls ~44 ms.
-- pynetdicom 3.0.4's reactor thread can take the C-STORE-RSP meant for the sender off the queue
-  (the `_is_paused` flag is stale right after a send). `guard_reply_race` makes the reactor
-  leave responses to the sender; on top of that, every DIMSE wait is bounded and an instance
-  without a response is retried once on a fresh association.
+Two hazards are handled (see DESIGN.md): TCP_NODELAY on every socket (adapters/dicom/sockets),
+and pynetdicom 3.0.4's reply race (adapters/dicom/reply_race); on top of the latter, every DIMSE
+wait is bounded and an instance without a response is retried once on a fresh association.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +40,9 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
+from adapters.dicom.reply_race import guard_reply_race
+from adapters.dicom.sockets import NODELAY_HANDLERS
+
 log = logging.getLogger(__name__)
 
 OnResult = Callable[[str, bool, str], None]
@@ -59,42 +58,6 @@ class DicomNetworkError(RuntimeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def set_nodelay(event: evt.Event) -> None:
-    """EVT_CONN_OPEN handler: no Nagle stall on DICOM sockets."""
-    sock = event.assoc.dul.socket.socket
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-NODELAY_HANDLERS = [(evt.EVT_CONN_OPEN, set_nodelay)]
-
-
-def guard_reply_race(assoc: Association) -> None:
-    """Lets the association's reactor thread take only requests off the DIMSE queue.
-
-    The reactor polls the queue without blocking; a sender waits on it blocking. A response the
-    reactor takes is lost (it logs "unexpected ... service message") and the sender waits out
-    its timeout. Responses carry MessageIDBeingRespondedTo; requests do not.
-    """
-    dimse = assoc.dimse
-    original = dimse.get_msg
-    pending = dimse.msg_queue
-
-    def get_msg(block: bool = False) -> Any:
-        if not block:
-            with pending.mutex:
-                head = pending.queue[0][1] if pending.queue else None
-                if head is not None and _is_response(head):
-                    return None, None
-        return original(block)
-
-    dimse.get_msg = get_msg  # type: ignore[method-assign]
-
-
-def _is_response(message: Any) -> bool:
-    return getattr(message, "MessageIDBeingRespondedTo", None) is not None
 
 
 def status_text(status: int) -> str:

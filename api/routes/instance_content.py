@@ -16,7 +16,7 @@ from api.dicom_dictionary import private_dictionary
 from api.dicom_files import read_bytes, read_dataset, read_header
 from api.errors import OrthancCode, OrthancError, not_found_without_body, unknown_resource
 from api.metadata import metadata_name, resource_metadata
-from api.params import flag
+from api.params import tags_format
 from api.resource_views import LEVEL_PATHS
 from api.routes.resources import load_resource
 from domain.dicom_json import (
@@ -45,15 +45,6 @@ IgnoreLength = Annotated[
         description="Tags to report in full even if their value is long (comma-separated)",
     ),
 ]
-
-
-def tags_format(simplify: str | None, short: str | None) -> TagsFormat:
-    """Orthanc's GetDicomFormat: `simplify` wins over `short`; full by default."""
-    if flag(simplify):
-        return TagsFormat.SIMPLIFIED
-    if flag(short):
-        return TagsFormat.SHORT
-    return TagsFormat.FULL
 
 
 def unknown_dicom_tag() -> OrthancError:

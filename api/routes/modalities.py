@@ -19,7 +19,7 @@ from adapters.dicom.scu import DicomNetworkError
 from adapters.remote_config import REST
 from api.context import node_of, read_connection, rest_origin
 from api.errors import OrthancCode, OrthancError, not_found_without_body
-from api.params import flag, present
+from api.params import present, tags_format
 from domain.dicom_json import TagsFormat, UnknownDicomTag, full_tags, parse_tag, to_format
 from domain.modality_config import ConfigProblem, RemoteNodeConfigError, normalise_modality
 from domain.remote_nodes import MODALITY
@@ -248,14 +248,6 @@ def answer_json(ds: Dataset, tags_format: TagsFormat) -> Any:
     return to_format(full_tags(ds), tags_format)
 
 
-def format_of(short: str | None, simplify: str | None) -> TagsFormat:
-    if flag(simplify):
-        return TagsFormat.SIMPLIFIED
-    if flag(short):
-        return TagsFormat.SHORT
-    return TagsFormat.FULL
-
-
 def _find(
     request: Request, modality: dict[str, Any], ds: Dataset, model: str = "study"
 ) -> list[Dataset]:
@@ -367,8 +359,8 @@ def query_answers(
 ) -> Any:
     result = registry(request).get(query_id)
     if present(expand):
-        tags_format = format_of(short, simplify)
-        return [answer_json(answer, tags_format) for answer in result.answers]
+        chosen = tags_format(simplify, short)
+        return [answer_json(answer, chosen) for answer in result.answers]
     return [str(index) for index in range(len(result.answers))]
 
 
@@ -402,7 +394,7 @@ def answer_content(
     simplify: str | None = None,
 ) -> Any:
     _result, answer = _answer(request, query_id, index)
-    return answer_json(answer, format_of(short, simplify))
+    return answer_json(answer, tags_format(simplify, short))
 
 
 PARENT_IDENTIFIERS = {
@@ -454,7 +446,7 @@ def query_modality_name(request: Request, query_id: str) -> Response[bytes]:
 def query_filter(
     request: Request, query_id: str, short: str | None = None, simplify: str | None = None
 ) -> Any:
-    return answer_json(registry(request).get(query_id).query, format_of(short, simplify))
+    return answer_json(registry(request).get(query_id).query, tags_format(simplify, short))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ from litestar.params import Parameter
 
 from api.context import node_of, read_connection, rest_origin
 from api.errors import unknown_resource
-from api.params import list_window, present, tag_format
+from api.params import list_window, present, tags_format
 from api.requested_tags import add_requested_tags, parse_requested_tags
-from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, TagFormat, expand_resources
+from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, expand_resources
+from domain.dicom_json import TagsFormat
 from domain.levels import INSTANCE, PATIENT
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
@@ -24,6 +25,10 @@ RequestedTagsParam = Annotated[
         description="Semicolon-separated DICOM tags to report in RequestedTags",
     ),
 ]
+
+
+def _format(simplify: str | None, short: str | None, full: str | None) -> TagsFormat:
+    return tags_format(simplify, short, full, default=TagsFormat.SIMPLIFIED)
 
 
 def load_resource(request: Request, level: int, resource_id: str) -> Row:
@@ -38,7 +43,7 @@ def _render(
     request: Request,
     rows: list[Row],
     expand: bool,
-    fmt: TagFormat,
+    fmt: TagsFormat,
     requested: list[int] | None = None,
 ) -> list[Any]:
     if not expand:
@@ -66,7 +71,7 @@ def _list_handler(level: int) -> HTTPRouteHandler:
         requested = parse_requested_tags(requested_tags)
         with read_connection(request) as conn:
             rows = hierarchy.list_resources(conn, level, start, count)
-        fmt = tag_format(short, full, simplify)
+        fmt = _format(simplify, short, full)
         return _render(request, rows, present(expand), fmt, requested)
 
     list_level.__doc__ = f"List the {LEVEL_PATHS[level]} (Orthanc identifiers, or expanded)."
@@ -89,7 +94,13 @@ def _get_handler(level: int) -> HTTPRouteHandler:
     ) -> dict[str, Any]:
         row = load_resource(request, level, resource_id)
         requested = parse_requested_tags(requested_tags)
-        return _render(request, [row], True, tag_format(short, full, simplify), requested)[0]
+        return _render(
+            request,
+            [row],
+            True,
+            _format(simplify, short, full),
+            requested,
+        )[0]
 
     get_one.__doc__ = f"Get one {LEVEL_TYPES[level].lower()} in Orthanc's expanded form."
     return get_one
@@ -115,7 +126,13 @@ def _related_handler(level: int, related: int) -> HTTPRouteHandler:
                 ancestor_id = row[("patient_id", "study_id", "series_id")[related]]
                 rows = [hierarchy.get_resource(conn, related, ancestor_id)]
         requested = parse_requested_tags(requested_tags)
-        bodies = _render(request, rows, True, tag_format(short, full, simplify), requested)
+        bodies = _render(
+            request,
+            rows,
+            True,
+            _format(simplify, short, full),
+            requested,
+        )
         return bodies[0] if related < level else bodies
 
     return related_resources

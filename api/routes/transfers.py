@@ -9,7 +9,8 @@ from typing import Any
 from litestar import Request, post
 from litestar.handlers import HTTPRouteHandler
 
-from adapters.job_engine import Destination, JobFailed
+from adapters.delivery import Destination
+from adapters.jobs.kinds import JobFailed
 from api.context import node_of, read_connection, rest_origin
 from api.errors import OrthancCode, OrthancError
 from api.routes.modalities import registry
@@ -111,7 +112,7 @@ def _store_straight_handler(kind: str) -> HTTPRouteHandler:
         sop_uid = identifiers(dataset).sop_uid
         configuration = node.nodes.for_sending(kind, name) or destination.configuration
         try:
-            node.jobs.senders[kind].store(configuration, [(sop_uid, body)], on_result)
+            node.senders[kind].store(configuration, [(sop_uid, body)], on_result)
         except Exception as error:
             raise OrthancError(OrthancCode.NETWORK_PROTOCOL, str(error)) from None
         if not outcome.get("succeeded"):

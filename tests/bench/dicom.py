@@ -33,7 +33,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -47,10 +46,11 @@ import httpx
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-from pynetdicom import AE, _config, evt
+from pynetdicom import AE, _config
 from pynetdicom.association import Association
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
+from adapters.dicom.sockets import NODELAY_HANDLERS
 from tests.bench.common import (
     STABLE_AGE,
     ChronicleServer,
@@ -153,12 +153,6 @@ def dicom_address(server: Server) -> tuple[int, str]:
 # ------------------------------------------------------------------------------------------
 # SCU
 # ------------------------------------------------------------------------------------------
-def _set_nodelay(event: evt.Event) -> None:
-    sock = event.assoc.dul.socket.socket
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 @contextlib.contextmanager
 def association(server: Server, abstract_syntax: str) -> Iterator[Association]:
     port, aet = dicom_address(server)
@@ -169,9 +163,7 @@ def association(server: Server, abstract_syntax: str) -> Iterator[Association]:
         ae.add_requested_context(abstract_syntax, ExplicitVRLittleEndian)
     else:
         ae.add_requested_context(abstract_syntax)
-    assoc = ae.associate(
-        "127.0.0.1", port, ae_title=aet, evt_handlers=[(evt.EVT_CONN_OPEN, _set_nodelay)]
-    )
+    assoc = ae.associate("127.0.0.1", port, ae_title=aet, evt_handlers=NODELAY_HANDLERS)
     if not assoc.is_established:
         raise RuntimeError(f"{server.name}: association to {aet}@127.0.0.1:{port} not established")
     try:

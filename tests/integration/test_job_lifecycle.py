@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from adapters.config import Settings
-from adapters.job_engine import Destination, JobEngine
+from adapters.delivery import Destination
+from adapters.jobs.engine import JobEngine
 from adapters.node import ChronicleNode
 from domain.origin import Channel, Origin
 from tests.support.dicom_factory import make_series
@@ -89,7 +90,7 @@ def test_a_job_left_running_by_a_crash_fails_clearly_at_start(node: ChronicleNod
     node.consumers.catch_up_read_models()
 
     restarted = JobEngine(
-        node.archive, node.db, node.nodes, node.storage, node.jobs.senders, "CHRONICLE"
+        node.archive, node.db, node.nodes, node.storage, node.senders, "CHRONICLE"
     )
     restarted.recover()
 

@@ -228,3 +228,22 @@ def test_log_exported_resources_false_keeps_exports_empty_but_audited(
             assert [row["ID"] for row in client.get("/exports/audit").json()] == instances
     finally:
         server.stop()
+
+
+def test_store_straight_sends_the_body_without_storing_it(
+    archive: httpx.Client, destination: StorageSCP
+) -> None:
+    [data] = make_series(1, "STRAIGHT")
+    uid = str(pydicom.dcmread(io.BytesIO(data)).SOPInstanceUID)
+    answer = archive.post("/modalities/dest/store-straight", content=data)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["SOPInstanceUID"] == uid
+    assert set(destination.received) == {uid}
+    assert archive.get("/instances").json() == []
+
+    refused = archive.post("/modalities/refusing/store-straight", content=data)
+    assert refused.status_code != 200
+    assert refused.json()["HttpStatus"] == refused.status_code
+    not_dicom = archive.post("/modalities/dest/store-straight", content=b"not a DICOM file")
+    assert not_dicom.status_code == 400
+    assert set(destination.received) == {uid}

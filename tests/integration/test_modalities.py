@@ -34,7 +34,8 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
-from adapters.dicom.scu import DicomClient, DicomNetworkError, guard_reply_race
+from adapters.dicom.reply_race import guard_reply_race
+from adapters.dicom.scu import DicomClient, DicomNetworkError
 from adapters.peer_client import PeerClient, PeerError
 from domain.modality_config import normalise_modality
 from tests.support.dicom_factory import make_instance, make_series

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 
+from adapters.dicom.sockets import NODELAY_HANDLERS
 from tests.support.server import free_port
-
-
-def _nodelay(event: Any) -> None:
-    event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class StorageSCP:
@@ -45,7 +41,7 @@ class StorageSCP:
         self._server = ae.start_server(
             ("127.0.0.1", self.port),
             block=False,
-            evt_handlers=[(evt.EVT_C_STORE, self._on_store), (evt.EVT_CONN_OPEN, _nodelay)],
+            evt_handlers=[(evt.EVT_C_STORE, self._on_store), *NODELAY_HANDLERS],
         )
         return self
 

@@ -1,0 +1,127 @@
+"""Store jobs: send resources' instances to a DICOM modality (DicomModalityStore) or an Orthanc
+peer (OrthancPeerStore), in chunks of one association each, auditing every instance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from adapters.delivery import Delivered, DeliveryAudit, Destination, deliver
+from adapters.jobs.kinds import NETWORK_PROTOCOL_ERROR, JobServices, RunningJob, destination_of
+from projections.hierarchy import queries as hierarchy
+
+STORE_TO_MODALITY = "DicomModalityStore"
+STORE_TO_PEER = "OrthancPeerStore"
+CHUNK = 100  # instances per association
+AUDIT_GROUP = 10  # a crash leaves at most this many sends unaudited
+
+
+def job_type_for(destination: Destination) -> str:
+    return STORE_TO_MODALITY if destination.kind == "modality" else STORE_TO_PEER
+
+
+def parameters(
+    destination: Destination, resources: Sequence[str], options: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "Destination": destination.reference(),
+        "Resources": list(resources),
+        "Options": options,
+    }
+
+
+class StoreJob:
+    job_types = (STORE_TO_MODALITY, STORE_TO_PEER)
+
+    def execute(self, job: RunningJob, services: JobServices) -> dict[str, Any]:
+        destination = destination_of(job, services)
+        options = job.parameters.get("Options", {})
+        resources = job.parameters["Resources"]
+        instances = _instances(services, resources)
+        remaining = [i for i in instances if i.instance_id not in job.done]
+        sender = services.senders.get(destination.kind)
+        if sender is None:
+            raise job.fail(NETWORK_PROTOCOL_ERROR, f"cannot send to a {destination.kind}")
+        configuration = {**destination.configuration, **_overrides(options)}
+        extra = _move_originator(options) if destination.kind == "modality" else {}
+        audit = DeliveryAudit(
+            services.archive, destination, job.origin, job.job_id, group=AUDIT_GROUP
+        )
+        failed: list[str] = []
+        sent_before = len(instances) - len(remaining)
+        for start in range(0, len(remaining), CHUNK):
+            chunk = remaining[start : start + CHUNK]
+            chunk_failed = deliver(
+                sender, configuration, chunk, services.storage.read, audit, **extra
+            )
+            failed += chunk_failed
+            delivered = [i.instance_id for i in chunk if i.instance_id not in chunk_failed]
+            progress = round(100 * (sent_before + start + len(chunk)) / max(len(instances), 1))
+            if not _progressed(services, job, min(progress, 99), delivered):
+                break  # paused or cancelled while this chunk was being sent
+        content = _content(services, destination, resources, len(instances), len(failed))
+        if failed and not options.get("Permissive", False):
+            details = f"{len(failed)} of {len(instances)} instances failed"
+            raise job.fail(NETWORK_PROTOCOL_ERROR, details)
+        return content
+
+
+def _instances(services: JobServices, resources: Sequence[str]) -> list[Delivered]:
+    """The instances under the resources, each with its DICOM identifiers for the audit."""
+    with services.db.connection() as conn:
+        rows = hierarchy.instances_with_identifiers(conn, list(resources))
+    return [Delivered.from_row(row) for row in rows]
+
+
+def _progressed(
+    services: JobServices, job: RunningJob, progress: int, delivered: list[str]
+) -> bool:
+    from domain.jobs import JobStateError
+
+    try:
+        services.archive.progress_job(job.job_id, progress, delivered)
+    except JobStateError:
+        return False
+    return True
+
+
+def _content(
+    services: JobServices,
+    destination: Destination,
+    resources: Sequence[str],
+    count: int,
+    failed: int,
+) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "Description": "REST API",
+        "FailedInstancesCount": failed,
+        "InstancesCount": count,
+        "ParentResources": list(resources),
+    }
+    if destination.kind == "modality":
+        content["LocalAet"] = services.local_aet
+        content["RemoteAet"] = destination.remote_aet
+    else:
+        content["Peer"] = [destination.configuration.get("Url", "")]
+    return content
+
+
+def _overrides(options: dict[str, Any]) -> dict[str, Any]:
+    """Per-job overrides of the destination (Orthanc's CalledAet/Host/Port/LocalAet/Timeout)."""
+    names = {
+        "CalledAet": "AET",
+        "Host": "Host",
+        "Port": "Port",
+        "LocalAet": "LocalAet",
+        "Timeout": "Timeout",
+    }
+    return {target: options[source] for source, target in names.items() if source in options}
+
+
+def _move_originator(options: dict[str, Any]) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if options.get("MoveOriginatorAet"):
+        extra["move_originator_aet"] = str(options["MoveOriginatorAet"])
+    if options.get("MoveOriginatorID"):
+        extra["move_originator_id"] = int(options["MoveOriginatorID"])
+    return extra
