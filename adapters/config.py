@@ -143,7 +143,7 @@ _ORTHANC_IGNORED = {"IndexDirectory", "StorageCompression", "Plugins", "RemoteAc
 
 
 def _validated(settings: Settings) -> Settings:
-    from domain.dicom_json import parse_encoding
+    from domain.dicom_text import parse_encoding
 
     try:
         parse_encoding(settings.default_encoding)

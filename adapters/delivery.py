@@ -34,6 +34,19 @@ class Sender(Protocol):
     ) -> None: ...
 
 
+class Senders:
+    """The sender for each kind of destination ("modality", "peer")."""
+
+    def __init__(self, **by_kind: Sender) -> None:
+        self._by_kind = by_kind
+
+    def get(self, kind: str) -> Sender | None:
+        return self._by_kind.get(kind)
+
+    def __getitem__(self, kind: str) -> Sender:
+        return self._by_kind[kind]
+
+
 @attrs.frozen
 class Destination:
     kind: str  # "modality" or "peer"

@@ -13,7 +13,7 @@ from adapters.config import Settings
 from adapters.consumers.supervisor import Consumers
 from adapters.credential_migration import move_credentials_out_of_the_log
 from adapters.database import Database, DatabaseAddress, EmbeddedPostgres
-from adapters.delivery import Sender
+from adapters.delivery import Senders
 from adapters.dicom.scu import DicomClient
 from adapters.event_store import event_store_env
 from adapters.ingest import Ingestor
@@ -103,7 +103,7 @@ class ChronicleNode:
         )
         self.dicom_client = DicomClient.from_settings(settings)
         self.peer_client = PeerClient()
-        self.senders: dict[str, Sender] = {"modality": self.dicom_client, "peer": self.peer_client}
+        self.senders = Senders(modality=self.dicom_client, peer=self.peer_client)
         self.jobs = JobEngine(
             self.archive,
             self.db,

@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp
 
 from adapters.node import ChronicleNode, ProjectionLagError
+from api.dependencies import ApiParts
 from api.errors import (
     OrthancCode,
     OrthancError,
@@ -63,9 +64,11 @@ def create_app(node: ChronicleNode) -> Litestar:
     # One router per surface, so that guards (authentication) attach per surface; Dicoogle's
     # /dicoogle/ and Capacitor's /api/ come as routers of their own.
     orthanc = Router(path="/", route_handlers=orthanc_route_handlers())
+    parts = ApiParts.of(node)
     return Litestar(
         route_handlers=[orthanc],
-        state=State({"node": node}),
+        state=State({"db": parts.db, "storage": parts.storage, "settings": parts.settings}),
+        dependencies=parts.dependencies(),
         exception_handlers={
             OrthancError: handle_orthanc_error,
             ProjectionLagError: _projection_lag,

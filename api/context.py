@@ -1,4 +1,4 @@
-"""What a request handler needs from the running node, and who is asking."""
+"""What request helpers read from the application state, and who is asking."""
 
 from __future__ import annotations
 
@@ -8,17 +8,24 @@ from contextlib import contextmanager
 import psycopg
 from litestar import Request
 
-from adapters.node import ChronicleNode
+from adapters.config import Settings
+from adapters.storage import StorageArea
 from domain.origin import Channel, Origin
 
 
-def node_of(request: Request) -> ChronicleNode:
-    return request.app.state.node
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def storage_of(request: Request) -> StorageArea:
+    storage: StorageArea = request.app.state.storage
+    return storage
 
 
 @contextmanager
 def read_connection(request: Request) -> Iterator[psycopg.Connection]:
-    with node_of(request).db.connection() as conn:
+    with request.app.state.db.connection() as conn:
         yield conn
 
 

@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from domain.dicom_json import PrivateDictionary, parse_dcmtk_private_dictionary
+from domain.dicom_text import PrivateDictionary, parse_dcmtk_private_dictionary
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Request
 from pydicom import Dataset
 
-from api.context import node_of
+from api.context import storage_of
 from api.errors import OrthancCode, OrthancError
 from domain.dicom_files import parse_dataset, read_dicom
 from domain.parsed_dicom import ParsedDicom
@@ -14,7 +14,7 @@ from projections.hierarchy.queries import Row
 
 def read_bytes(request: Request, instance: Row) -> bytes:
     try:
-        return node_of(request).storage.read(instance["file_uuid"])
+        return storage_of(request).read(instance["file_uuid"])
     except FileNotFoundError:
         raise OrthancError(
             OrthancCode.INEXISTENT_FILE, f"The file of instance {instance['id']} is missing"

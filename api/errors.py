@@ -3,6 +3,7 @@ Uri, and Details when there is more to say."""
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from http import HTTPStatus
 
@@ -108,8 +109,13 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
         return Response(b"", status_code=405, headers=headers, media_type="text/plain")
     elif exc.status_code == 413:
         code = OrthancCode.BAD_REQUEST
+    elif exc.status_code >= 500:  # a defect on our side: the operator must see it
+        logging.getLogger("chronicle.api").error(
+            "internal error on %s %s: %s", request.method, request.url.path, error_report(exc)
+        )
+        code = OrthancCode.INTERNAL_ERROR
     else:
-        code = OrthancCode.BAD_REQUEST if exc.status_code < 500 else OrthancCode.INTERNAL_ERROR
+        code = OrthancCode.BAD_REQUEST
     error = OrthancError(code, str(exc.detail), http_status=exc.status_code)
     return handle_orthanc_error(request, error)
 
@@ -130,8 +136,6 @@ def _orthanc_allow(headers: dict[str, str]) -> dict[str, str]:
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
-    import logging
-
     logging.getLogger("chronicle.api").error(
         "unexpected error on %s %s: %s", request.method, request.url.path, error_report(exc)
     )

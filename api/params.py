@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from api.dicom_json import TagsFormat
 from api.errors import OrthancCode, OrthancError
-from domain.dicom_json import TagsFormat
 
 _FALSE = {"false", "0", "no", "off"}
 

@@ -13,19 +13,12 @@ import psycopg
 from litestar import Request
 from pydicom.datadict import keyword_dict
 
+from api.context import settings_of
 from api.dicom_dictionary import private_dictionary
 from api.dicom_files import read_header
+from api.dicom_json import TagsFormat, full_tags, shorten, simplify
 from api.errors import OrthancCode, OrthancError
-from domain.dicom_json import (
-    TagsFormat,
-    UnknownDicomTag,
-    format_tag,
-    full_tags,
-    parse_tag,
-    shorten,
-    simplify,
-    tag_name,
-)
+from domain.dicom_text import UnknownDicomTag, format_tag, parse_tag, tag_name
 from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
@@ -140,7 +133,7 @@ def _from_file(
         return {}
     tags = full_tags(
         read_header(request, instance),
-        default_encoding=request.app.state.node.settings.default_encoding,
+        default_encoding=settings_of(request).default_encoding,
         private_dictionary=private_dictionary(),
     )
     return {tag: tags[format_tag(tag)] for tag in missing if format_tag(tag) in tags}

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from pydicom.datadict import keyword_dict
 
-from domain.dicom_json import TagsFormat
+from api.dicom_json import TagsFormat
 from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
 from domain.main_tags import LEVELS
 from projections.hierarchy import queries as hierarchy

@@ -19,7 +19,7 @@ import pydicom
 from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
 
-from domain.dicom_json import Encoding, detect_charset, main_string_value
+from domain.dicom_text import Encoding, detect_charset, main_string_value
 from domain.parsed_dicom import ParsedDicom
 
 PATIENT_ID = 0x00100020

@@ -8,7 +8,7 @@ from pydicom import Dataset
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.tag import BaseTag
 
-from domain.dicom_json import detect_charset, main_string_value
+from domain.dicom_text import detect_charset, main_string_value
 
 TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI", "LT", "ST"}
 MAX_TOTAL_LENGTH = 8192

@@ -13,7 +13,7 @@ from domain.dicom_files import (
     DicomIdentifiers,
     transfer_syntax_uid,
 )
-from domain.dicom_json import detect_charset, main_string_value
+from domain.dicom_text import detect_charset, main_string_value
 from domain.indexed_tags import indexed_from, text_tags
 from domain.main_tags import (
     MAIN_TAG_NUMBERS,

@@ -17,7 +17,7 @@ from pydicom import Dataset
 from pydicom.datadict import tag_for_keyword
 
 from domain.dicom_files import DicomIdentifiers
-from domain.dicom_json import Encoding, detect_charset, main_string_value
+from domain.dicom_text import Encoding, detect_charset, main_string_value
 
 PATIENT_MAIN_TAGS = (
     "PatientName",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.database import Database
-from adapters.delivery import Destination, Sender
+from adapters.delivery import Destination, Senders
 from adapters.jobs import move, store
 from adapters.jobs.kinds import INTERRUPTED, JobFailed, JobKind, JobServices, RunningJob
 from adapters.node_directory import NodeDirectory
@@ -39,7 +39,7 @@ class JobEngine:
         db: Database,
         nodes: NodeDirectory,
         storage: StorageArea,
-        senders: dict[str, Sender],
+        senders: Senders,
         local_aet: str,
         poll_interval: float = 5.0,
     ) -> None:

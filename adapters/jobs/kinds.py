@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import attrs
 
 from adapters.database import Database
-from adapters.delivery import Destination, Sender
+from adapters.delivery import Destination, Senders
 from adapters.node_directory import NodeDirectory
 from adapters.storage import StorageArea
 from domain.archive import Archive
@@ -41,7 +41,7 @@ class JobServices:
     db: Database
     nodes: NodeDirectory
     storage: StorageArea
-    senders: dict[str, Sender]
+    senders: Senders
     local_aet: str
 
 

@@ -6,9 +6,11 @@ from typing import Any
 
 from litestar import MediaType, Request, delete, get
 
-from api.context import node_of, read_connection, rest_origin
+from adapters.node import ReadModelWaiter
+from api.context import read_connection, rest_origin
 from api.params import log_window
 from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, orthanc_time
+from domain.archive import Archive
 from projections.changes import queries as changes_queries
 from projections.hierarchy.queries import Row
 
@@ -41,11 +43,9 @@ def list_changes(
 
 
 @delete("/changes", status_code=200, sync_to_thread=True, media_type=MediaType.TEXT)
-def clear_changes(request: Request) -> str:
+def clear_changes(request: Request, archive: Archive, wait_for: ReadModelWaiter) -> str:
     """Hides every change so far from GET /changes; the log itself keeps them."""
-    node = node_of(request)
-    position = node.archive.clear_changes(rest_origin(request))
-    node.wait_for(position)
+    wait_for(archive.clear_changes(rest_origin(request)))
     return ""
 
 

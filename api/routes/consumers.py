@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, get
+from litestar import get
 
-from api.context import node_of
+from adapters.consumers.supervisor import Consumers
 
 
 @get("/tools/projections", sync_to_thread=True)
-def list_consumers(request: Request) -> list[dict[str, Any]]:
-    return [status.as_json() for status in node_of(request).consumers.statuses()]
+def list_consumers(consumers: Consumers) -> list[dict[str, Any]]:
+    return [status.as_json() for status in consumers.statuses()]
 
 
 consumers_handlers = [list_consumers]

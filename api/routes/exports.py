@@ -9,10 +9,12 @@ from typing import Any
 
 from litestar import MediaType, Request, Response, delete, get
 
-from api.context import node_of, read_connection, rest_origin
+from adapters.node import ReadModelWaiter
+from api.context import read_connection, rest_origin, settings_of
 from api.errors import OrthancCode, OrthancError
 from api.params import log_window
 from api.resource_views import orthanc_time
+from domain.archive import Archive
 from projections.exports import queries as exports_queries
 
 AUDIT_COLUMNS = (
@@ -60,7 +62,7 @@ def list_exports(
 ) -> dict[str, Any]:
     """Exports after `since` (a Seq), at most `limit`; malformed values are a 400."""
     start, count = log_window(since, limit)
-    if not node_of(request).settings.log_exported_resources:
+    if not settings_of(request).log_exported_resources:
         return {"Done": True, "Exports": [], "Last": 0}
     with read_connection(request) as conn:
         page = exports_queries.page_exports(conn, start, count, newest_only=last is not None)
@@ -68,11 +70,9 @@ def list_exports(
 
 
 @delete("/exports", status_code=200, sync_to_thread=True, media_type=MediaType.TEXT)
-def clear_exports(request: Request) -> str:
+def clear_exports(request: Request, archive: Archive, wait_for: ReadModelWaiter) -> str:
     """Hides the log so far from GET /exports; the audit trail keeps every entry."""
-    node = node_of(request)
-    position = node.archive.clear_exports(rest_origin(request))
-    node.wait_for(position, ("exports",))
+    wait_for(archive.clear_exports(rest_origin(request)), ("exports",))
     return ""
 
 

@@ -11,29 +11,27 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from api.context import node_of, read_connection
+from api.context import read_connection, settings_of
 from api.dicom_dictionary import private_dictionary
 from api.dicom_files import read_bytes, read_dataset, read_header
+from api.dicom_json import (
+    LEVEL_MODULES,
+    ContentBytes,
+    Module,
+    TagsFormat,
+    full_tags,
+    header_tags,
+    module_tags,
+    resolve_content,
+    shared_tags_from_full,
+    to_format,
+)
 from api.errors import OrthancCode, OrthancError, not_found_without_body, unknown_resource
 from api.metadata import metadata_name, resource_metadata
 from api.params import tags_format
 from api.resource_views import LEVEL_PATHS
 from api.routes.resources import load_resource
-from domain.dicom_json import (
-    LEVEL_MODULES,
-    ContentBytes,
-    ContentNotFound,
-    Module,
-    TagsFormat,
-    UnknownDicomTag,
-    full_tags,
-    header_tags,
-    module_tags,
-    parse_tag,
-    resolve_content,
-    shared_tags_from_full,
-    to_format,
-)
+from domain.dicom_text import ContentNotFound, UnknownDicomTag, parse_tag
 from domain.levels import INSTANCE, STUDY
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
@@ -64,7 +62,7 @@ def _ignored_lengths(text: str | None) -> list[int]:
 def _full_tags(request: Request, instance: Row, ignore_length: str | None) -> dict[str, Any]:
     return full_tags(
         read_header(request, instance),
-        default_encoding=node_of(request).settings.default_encoding,
+        default_encoding=settings_of(request).default_encoding,
         ignore_length=_ignored_lengths(ignore_length),
         private_dictionary=private_dictionary(),
     )

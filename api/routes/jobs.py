@@ -9,9 +9,12 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.handlers import HTTPRouteHandler
 
-from api.context import node_of, read_connection, rest_origin
+from adapters.jobs.engine import JobEngine
+from adapters.node import ReadModelWaiter
+from api.context import read_connection, rest_origin, settings_of
 from api.errors import OrthancCode, OrthancError
 from api.params import flag
+from domain.archive import Archive
 from domain.jobs import JobStateError, UnknownJob
 from domain.origin import Origin
 from projections.jobs import queries
@@ -47,7 +50,7 @@ def job_body(row: dict[str, Any]) -> dict[str, Any]:
 
 def _visible_jobs(request: Request) -> list[dict[str, Any]]:
     """Unfinished jobs, and the last JobsHistorySize finished ones (Orthanc's registry)."""
-    history = node_of(request).settings.jobs_history_size
+    history = settings_of(request).jobs_history_size
     with read_connection(request) as conn:
         return queries.visible_jobs(conn, history)
 
@@ -81,17 +84,22 @@ def get_job_output(request: Request, job_id: str, key: str) -> None:
 
 def _command_handler(action: str, command: Callable[[Any, str, Origin], int]) -> HTTPRouteHandler:
     @post(f"/jobs/{{job_id:str}}/{action}", status_code=200, sync_to_thread=True, name=action)
-    def job_command(request: Request, job_id: str) -> dict[str, Any]:
-        node = node_of(request)
+    def job_command(
+        request: Request,
+        job_id: str,
+        archive: Archive,
+        jobs: JobEngine,
+        wait_for: ReadModelWaiter,
+    ) -> dict[str, Any]:
         load_job(request, job_id)
         try:
-            position = command(node.archive, job_id, rest_origin(request))
+            position = command(archive, job_id, rest_origin(request))
         except UnknownJob:
             raise OrthancError(OrthancCode.UNKNOWN_RESOURCE, f"Unknown job: {job_id}") from None
         except JobStateError as error:
             raise OrthancError(OrthancCode.BAD_SEQUENCE_OF_CALLS, str(error)) from None
-        node.wait_for(position, ("jobs",))
-        node.jobs.notify()
+        wait_for(position, ("jobs",))
+        jobs.notify()
         return {}
 
     job_command.__doc__ = f"{action.capitalize()} the job."

@@ -15,12 +15,15 @@ from litestar.handlers import HTTPRouteHandler
 from pydicom import Dataset
 from pydicom.datadict import dictionary_VR
 
-from adapters.dicom.scu import DicomNetworkError
+from adapters.dicom.scu import DicomClient, DicomNetworkError
+from adapters.node import ReadModelWaiter
 from adapters.remote_config import REST
-from api.context import node_of, read_connection, rest_origin
+from api.context import read_connection, rest_origin
+from api.dicom_json import TagsFormat, full_tags, to_format
 from api.errors import OrthancCode, OrthancError, not_found_without_body
 from api.params import present, tags_format
-from domain.dicom_json import TagsFormat, UnknownDicomTag, full_tags, parse_tag, to_format
+from domain.archive import Archive
+from domain.dicom_text import UnknownDicomTag, parse_tag
 from domain.modality_config import ConfigProblem, RemoteNodeConfigError, normalise_modality
 from domain.remote_nodes import MODALITY
 from projections.configuration.queries import get_node, list_nodes
@@ -127,8 +130,17 @@ def modality_configuration(request: Request, name: str) -> dict[str, Any]:
     return modality_of(request, name)
 
 
+@attrs.frozen
+class NodeWrites:
+    """What PUT and DELETE of a modality or a peer use."""
+
+    archive: Archive
+    wait_for: ReadModelWaiter
+
+
 def define_from_rest(
     request: Request,
+    writes: NodeWrites,
     kind: str,
     name: str,
     body: bytes,
@@ -139,31 +151,30 @@ def define_from_rest(
         configuration = normalise(json_body(body))
     except RemoteNodeConfigError as exc:
         raise config_error(exc) from None
-    node = node_of(request)
-    position = node.archive.define_remote_node(
-        kind, name, configuration, REST, rest_origin(request)
-    )
-    node.wait_for(position, ("configuration",))
+    origin = rest_origin(request)
+    position = writes.archive.define_remote_node(kind, name, configuration, REST, origin)
+    writes.wait_for(position, ("configuration",))
     return empty()
 
 
-def remove_from_rest(request: Request, kind: str, name: str, unknown: str) -> Response[bytes]:
+def remove_from_rest(
+    request: Request, writes: NodeWrites, kind: str, name: str, unknown: str
+) -> Response[bytes]:
     """DELETE /modalities/{id} and /peers/{id}; `unknown` is Orthanc's message for a 404."""
-    node = node_of(request)
-    position = node.archive.remove_remote_node(kind, name, rest_origin(request))
+    position = writes.archive.remove_remote_node(kind, name, rest_origin(request))
     if position is None:
         raise OrthancError(OrthancCode.INEXISTENT_ITEM, unknown, 404)
-    node.wait_for(position, ("configuration",))
+    writes.wait_for(position, ("configuration",))
     return empty()
 
 
-def put_modality(request: Request, name: str, body: bytes) -> Response[bytes]:
-    return define_from_rest(request, MODALITY, name, body, normalise_modality)
+def put_modality(request: Request, writes: NodeWrites, name: str, body: bytes) -> Response[bytes]:
+    return define_from_rest(request, writes, MODALITY, name, body, normalise_modality)
 
 
-def delete_modality(request: Request, name: str) -> Response[bytes]:
+def delete_modality(request: Request, writes: NodeWrites, name: str) -> Response[bytes]:
     unknown = f"Unknown DICOM modality with symbolic name: {name}"
-    return remove_from_rest(request, MODALITY, name, unknown)
+    return remove_from_rest(request, writes, MODALITY, name, unknown)
 
 
 # Litestar 2.25 mixes up three sync_to_thread handlers (GET, PUT, DELETE) on one path: some of
@@ -174,11 +185,14 @@ def delete_modality(request: Request, name: str) -> Response[bytes]:
     sync_to_thread=True,
     status_code=200,
 )
-def modality_resource(request: Request, name: str, body: bytes) -> Any:
+def modality_resource(
+    request: Request, name: str, body: bytes, archive: Archive, wait_for: ReadModelWaiter
+) -> Any:
+    writes = NodeWrites(archive, wait_for)
     if request.method == "PUT":
-        return put_modality(request, name, body)
+        return put_modality(request, writes, name, body)
     if request.method == "DELETE":
-        return delete_modality(request, name)
+        return delete_modality(request, writes, name)
     return modality_routes(request, name)
 
 
@@ -186,28 +200,30 @@ def modality_resource(request: Request, name: str, body: bytes) -> Any:
 # C-ECHO
 
 
-def _echo(request: Request, modality: dict[str, Any]) -> dict[str, Any]:
+def _echo(dicom_client: DicomClient, modality: dict[str, Any]) -> dict[str, Any]:
     try:
-        node_of(request).dicom_client.echo(modality)
+        dicom_client.echo(modality)
     except DicomNetworkError as exc:
         raise network_error(exc) from None
     return {}
 
 
 @post("/modalities/{name:str}/echo", sync_to_thread=True, status_code=200)
-def echo_modality(request: Request, name: str, body: bytes) -> dict[str, Any]:
+def echo_modality(
+    request: Request, dicom_client: DicomClient, name: str, body: bytes
+) -> dict[str, Any]:
     modality = with_timeout(modality_of(request, name), json_object(body))
-    return _echo(request, modality)
+    return _echo(dicom_client, modality)
 
 
 @post("/tools/dicom-echo", sync_to_thread=True, status_code=200)
-def echo_tool(request: Request, body: bytes) -> dict[str, Any]:
+def echo_tool(request: Request, dicom_client: DicomClient, body: bytes) -> dict[str, Any]:
     options = json_body(body)
     try:
         modality = normalise_modality(options)
     except RemoteNodeConfigError as exc:
         raise config_error(exc) from None
-    return _echo(request, with_timeout(modality, options if isinstance(options, dict) else {}))
+    return _echo(dicom_client, with_timeout(modality, options if isinstance(options, dict) else {}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,12 +265,12 @@ def answer_json(ds: Dataset, tags_format: TagsFormat) -> Any:
 
 
 def _find(
-    request: Request, modality: dict[str, Any], ds: Dataset, model: str = "study"
+    dicom_client: DicomClient, modality: dict[str, Any], ds: Dataset, model: str = "study"
 ) -> list[Dataset]:
     if model != "worklist":
         model = "patient" if ds.get("QueryRetrieveLevel") == "PATIENT" else "study"
     try:
-        return node_of(request).dicom_client.find(modality, ds, model)
+        return dicom_client.find(modality, ds, model)
     except DicomNetworkError as exc:
         raise network_error(exc) from None
 
@@ -320,14 +336,16 @@ def _level(value: Any) -> str:
 
 
 @post("/modalities/{name:str}/query", sync_to_thread=True, status_code=200)
-def query_modality(request: Request, name: str, body: bytes) -> dict[str, Any]:
+def query_modality(
+    request: Request, dicom_client: DicomClient, name: str, body: bytes
+) -> dict[str, Any]:
     options = json_object(body)
     level = _level(options.get("Level"))
     ds = identifier(options.get("Query", {}), level, options.get("Normalize", True) is not False)
     modality = with_timeout(modality_of(request, name), options)
     if options.get("LocalAet") and not modality.get("LocalAet"):
         modality = {**modality, "LocalAet": str(options["LocalAet"])}
-    answers = _find(request, modality, ds)
+    answers = _find(dicom_client, modality, ds)
     query_id = registry(request).add(QueryResult(name, level, ds, answers))
     return {"ID": query_id, "Path": f"/queries/{query_id}"}
 
@@ -411,7 +429,9 @@ def _child_query_handler(suffix: str, level: str) -> HTTPRouteHandler:
         status_code=200,
         name=f"answer-{suffix}",
     )
-    def child_query(request: Request, query_id: str, index: str, body: bytes) -> dict[str, Any]:
+    def child_query(
+        request: Request, dicom_client: DicomClient, query_id: str, index: str, body: bytes
+    ) -> dict[str, Any]:
         """A new query one level down, restricted to this answer (its identifiers)."""
         parent, answer = _answer(request, query_id, index)
         if suffix not in _CHILD_QUERIES[parent.level]:
@@ -425,7 +445,7 @@ def _child_query_handler(suffix: str, level: str) -> HTTPRouteHandler:
         ds = identifier(query, level, options.get("Normalize", True) is not False)
         modality = with_timeout(modality_of(request, parent.modality), options)
         child_id = registry(request).add(
-            QueryResult(parent.modality, level, ds, _find(request, modality, ds))
+            QueryResult(parent.modality, level, ds, _find(dicom_client, modality, ds))
         )
         return {"ID": child_id, "Path": f"/queries/{child_id}"}
 
@@ -453,44 +473,48 @@ def query_filter(
 # Deprecated finds: simplified answers
 
 
-def _simple_find(request: Request, name: str, body: bytes, level: str) -> list[Any]:
+def _simple_find(
+    request: Request, dicom_client: DicomClient, name: str, body: bytes, level: str
+) -> list[Any]:
     modality = modality_of(request, name)
-    answers = _find(request, modality, identifier(json_object(body), level))
+    answers = _find(dicom_client, modality, identifier(json_object(body), level))
     return [answer_json(answer, TagsFormat.SIMPLIFIED) for answer in answers]
 
 
 @post("/modalities/{name:str}/find-patient", sync_to_thread=True, status_code=200)
-def find_patient(request: Request, name: str, body: bytes) -> list[Any]:
-    return _simple_find(request, name, body, "Patient")
+def find_patient(request: Request, dicom_client: DicomClient, name: str, body: bytes) -> list[Any]:
+    return _simple_find(request, dicom_client, name, body, "Patient")
 
 
 @post("/modalities/{name:str}/find-study", sync_to_thread=True, status_code=200)
-def find_study(request: Request, name: str, body: bytes) -> list[Any]:
-    return _simple_find(request, name, body, "Study")
+def find_study(request: Request, dicom_client: DicomClient, name: str, body: bytes) -> list[Any]:
+    return _simple_find(request, dicom_client, name, body, "Study")
 
 
 @post("/modalities/{name:str}/find-series", sync_to_thread=True, status_code=200)
-def find_series(request: Request, name: str, body: bytes) -> list[Any]:
-    return _simple_find(request, name, body, "Series")
+def find_series(request: Request, dicom_client: DicomClient, name: str, body: bytes) -> list[Any]:
+    return _simple_find(request, dicom_client, name, body, "Series")
 
 
 @post("/modalities/{name:str}/find-instance", sync_to_thread=True, status_code=200)
-def find_instance(request: Request, name: str, body: bytes) -> list[Any]:
-    return _simple_find(request, name, body, "Instance")
+def find_instance(request: Request, dicom_client: DicomClient, name: str, body: bytes) -> list[Any]:
+    return _simple_find(request, dicom_client, name, body, "Instance")
 
 
 @post("/modalities/{name:str}/find", sync_to_thread=True, status_code=200)
-def find_hierarchy(request: Request, name: str, body: bytes) -> list[Any]:
+def find_hierarchy(
+    request: Request, dicom_client: DicomClient, name: str, body: bytes
+) -> list[Any]:
     """Patients matching the filter, each with its "Studies", each with its "Series"."""
     modality = modality_of(request, name)
     query = json_object(body)
     patients = []
-    for patient in _find(request, modality, identifier(query, "Patient")):
+    for patient in _find(dicom_client, modality, identifier(query, "Patient")):
         ids = {"PatientID": str(patient.get("PatientID", ""))}
         studies = []
-        for study in _find(request, modality, identifier({**query, **ids}, "Study")):
+        for study in _find(dicom_client, modality, identifier({**query, **ids}, "Study")):
             uids = {**ids, "StudyInstanceUID": str(study.get("StudyInstanceUID", ""))}
-            series = _find(request, modality, identifier({**query, **uids}, "Series"))
+            series = _find(dicom_client, modality, identifier({**query, **uids}, "Series"))
             item = answer_json(study, TagsFormat.SIMPLIFIED)
             item["Series"] = [answer_json(s, TagsFormat.SIMPLIFIED) for s in series]
             studies.append(item)
@@ -501,7 +525,7 @@ def find_hierarchy(request: Request, name: str, body: bytes) -> list[Any]:
 
 
 @post("/modalities/{name:str}/find-worklist", sync_to_thread=True, status_code=200)
-def find_worklist(request: Request, name: str, body: bytes) -> list[Any]:
+def find_worklist(request: Request, dicom_client: DicomClient, name: str, body: bytes) -> list[Any]:
     """Orthanc 1.11: {"Query": {...}, "Short", "Full"}; older clients send the filter alone."""
     options = json_object(body)
     query = options.get("Query", options)
@@ -511,7 +535,7 @@ def find_worklist(request: Request, name: str, body: bytes) -> list[Any]:
     elif options.get("Short") is True:
         tags_format = TagsFormat.SHORT
     modality = modality_of(request, name)
-    answers = _find(request, modality, identifier(query, None), model="worklist")
+    answers = _find(dicom_client, modality, identifier(query, None), model="worklist")
     return [answer_json(answer, tags_format) for answer in answers]
 
 

@@ -6,14 +6,18 @@ from typing import Any
 
 from litestar import Request, Response, get, route
 
-from adapters.peer_client import PeerError
-from api.context import node_of, read_connection
+from adapters.node import ReadModelWaiter
+from adapters.node_directory import NodeDirectory
+from adapters.peer_client import PeerClient, PeerError
+from api.context import read_connection
 from api.errors import OrthancCode, OrthancError, not_found_without_body
 from api.routes.modalities import (
+    NodeWrites,
     define_from_rest,
     network_error,
     remove_from_rest,
 )
+from domain.archive import Archive
 from domain.modality_config import normalise_peer, public_peer
 from domain.remote_nodes import PEER
 from projections.configuration.queries import get_node, list_nodes
@@ -50,32 +54,34 @@ def peer_configuration(request: Request, name: str) -> dict[str, Any]:
     return public_peer(peer_of(request, name))
 
 
-def put_peer(request: Request, name: str, body: bytes) -> Response[bytes]:
-    return define_from_rest(request, PEER, name, body, normalise_peer)
+def put_peer(request: Request, writes: NodeWrites, name: str, body: bytes) -> Response[bytes]:
+    return define_from_rest(request, writes, PEER, name, body, normalise_peer)
 
 
-def delete_peer(request: Request, name: str) -> Response[bytes]:
-    return remove_from_rest(request, PEER, name, f"Unknown Orthanc peer: {name}")
+def delete_peer(request: Request, writes: NodeWrites, name: str) -> Response[bytes]:
+    return remove_from_rest(request, writes, PEER, name, f"Unknown Orthanc peer: {name}")
 
 
 @route(
     "/peers/{name:str}", http_method=["GET", "PUT", "DELETE"], sync_to_thread=True, status_code=200
 )
-def peer_resource(request: Request, name: str, body: bytes) -> Any:
+def peer_resource(
+    request: Request, name: str, body: bytes, archive: Archive, wait_for: ReadModelWaiter
+) -> Any:
     """One handler for the three methods (see api.routes.modalities.modality_resource)."""
+    writes = NodeWrites(archive, wait_for)
     if request.method == "PUT":
-        return put_peer(request, name, body)
+        return put_peer(request, writes, name, body)
     if request.method == "DELETE":
-        return delete_peer(request, name)
+        return delete_peer(request, writes, name)
     return peer_routes(request, name)
 
 
 @get("/peers/{name:str}/system", sync_to_thread=True)
-def peer_system(request: Request, name: str) -> Any:
+def peer_system(request: Request, name: str, peer_client: PeerClient, nodes: NodeDirectory) -> Any:
     peer_of(request, name)
-    node = node_of(request)
     try:
-        return node.peer_client.system(node.nodes.for_sending(PEER, name) or {})
+        return peer_client.system(nodes.for_sending(PEER, name) or {})
     except PeerError as exc:
         raise network_error(exc) from None
 

@@ -8,12 +8,14 @@ from litestar import Request, delete, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
 
-from api.context import node_of, read_connection, rest_origin
+from adapters.node import ReadModelWaiter
+from api.context import read_connection, rest_origin
+from api.dicom_json import TagsFormat
 from api.errors import unknown_resource
 from api.params import list_window, present, tags_format
 from api.requested_tags import add_requested_tags, parse_requested_tags
 from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, expand_resources
-from domain.dicom_json import TagsFormat
+from domain.archive import Archive
 from domain.levels import INSTANCE, PATIENT
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
@@ -182,13 +184,13 @@ def _delete_handler(level: int) -> HTTPRouteHandler:
         status_code=200,
         sync_to_thread=True,
     )
-    def delete_resource(request: Request, resource_id: str) -> dict[str, Any]:
+    def delete_resource(
+        request: Request, resource_id: str, archive: Archive, wait_for: ReadModelWaiter
+    ) -> dict[str, Any]:
         row = load_resource(request, level, resource_id)
-        node = node_of(request)
         with read_connection(request) as conn:
             instances = hierarchy.instance_rows(conn, level, resource_id)
-        position = node.archive.delete_instances([i["id"] for i in instances], rest_origin(request))
-        node.wait_for(position)
+        wait_for(archive.delete_instances([i["id"] for i in instances], rest_origin(request)))
         return {"RemainingAncestor": remaining_ancestor(request, row)}
 
     return delete_resource

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request, get
 
-from api.context import node_of, read_connection
+from api.context import read_connection, settings_of
 from projections.hierarchy import queries as hierarchy
 
 # The Orthanc release whose REST API Chronicle implements: clients gate features on it.
@@ -24,7 +24,7 @@ def chronicle_version() -> str:
 
 @get("/system", sync_to_thread=False)
 def system(request: Request) -> dict[str, Any]:
-    settings = node_of(request).settings
+    settings = settings_of(request)
     return {
         "ApiVersion": ORTHANC_API_REVISION,
         "CheckRevisions": False,

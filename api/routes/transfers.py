@@ -9,9 +9,12 @@ from typing import Any
 from litestar import Request, post
 from litestar.handlers import HTTPRouteHandler
 
-from adapters.delivery import Destination
+from adapters.delivery import Destination, Senders
+from adapters.jobs.engine import JobEngine
 from adapters.jobs.kinds import JobFailed
-from api.context import node_of, read_connection, rest_origin
+from adapters.node import ReadModelWaiter
+from adapters.node_directory import NodeDirectory
+from api.context import read_connection, rest_origin, settings_of
 from api.errors import OrthancCode, OrthancError
 from api.routes.modalities import registry
 from api.routes.upload import invalid_file_error
@@ -72,19 +75,20 @@ def _store_handler(kind: str) -> HTTPRouteHandler:
         sync_to_thread=True,
         name=f"{kind}-store",
     )
-    def store(request: Request, name: str, body: bytes) -> dict[str, Any]:
+    def store(
+        request: Request, name: str, body: bytes, jobs: JobEngine, wait_for: ReadModelWaiter
+    ) -> dict[str, Any]:
         """Send resources (any level) as a job: synchronously unless `Asynchronous` is true."""
-        node = node_of(request)
         destination = destination_of(request, kind, name)
         resources, payload = parse_store_request(body)
         _check_resources(request, resources)
         options = {key: payload[key] for key in STORE_OPTIONS if key in payload}
         priority = int(payload.get("Priority", 0) or 0)
         asynchronous = bool(payload.get("Asynchronous", not payload.get("Synchronous", True)))
-        job_id, position = node.jobs.submit_store(
+        job_id, position = jobs.submit_store(
             destination, resources, options, rest_origin(request), priority, not asynchronous
         )
-        return _finish(node, job_id, position, asynchronous)
+        return _finish(jobs, wait_for, job_id, position, asynchronous)
 
     return store
 
@@ -96,9 +100,10 @@ def _store_straight_handler(kind: str) -> HTTPRouteHandler:
         sync_to_thread=True,
         name=f"{kind}-store-straight",
     )
-    def store_straight(request: Request, name: str, body: bytes) -> dict[str, Any]:
+    def store_straight(
+        request: Request, name: str, body: bytes, nodes: NodeDirectory, senders: Senders
+    ) -> dict[str, Any]:
         """Send the DICOM file in the body without storing it here."""
-        node = node_of(request)
         destination = destination_of(request, kind, name)
         try:
             dataset = parse_header(body)
@@ -110,9 +115,9 @@ def _store_straight_handler(kind: str) -> HTTPRouteHandler:
             outcome.update(succeeded=succeeded, error=error)
 
         sop_uid = identifiers(dataset).sop_uid
-        configuration = node.nodes.for_sending(kind, name) or destination.configuration
+        configuration = nodes.for_sending(kind, name) or destination.configuration
         try:
-            node.senders[kind].store(configuration, [(sop_uid, body)], on_result)
+            senders[kind].store(configuration, [(sop_uid, body)], on_result)
         except Exception as error:
             raise OrthancError(OrthancCode.NETWORK_PROTOCOL, str(error)) from None
         if not outcome.get("succeeded"):
@@ -123,9 +128,10 @@ def _store_straight_handler(kind: str) -> HTTPRouteHandler:
 
 
 @post("/modalities/{name:str}/move", status_code=200, sync_to_thread=True)
-def move_from_modality(request: Request, name: str, data: dict[str, Any]) -> dict[str, Any]:
+def move_from_modality(
+    request: Request, name: str, data: dict[str, Any], jobs: JobEngine, wait_for: ReadModelWaiter
+) -> dict[str, Any]:
     """C-MOVE SCU: ask the modality to send the resources to `TargetAet` (default: here)."""
-    node = node_of(request)
     destination = destination_of(request, "modality", name)
     level = str(data.get("Level", ""))
     queries = data.get("Resources")
@@ -135,9 +141,9 @@ def move_from_modality(request: Request, name: str, data: dict[str, Any]) -> dic
         )
     if not isinstance(queries, list) or not all(isinstance(q, dict) for q in queries):
         raise OrthancError(OrthancCode.BAD_REQUEST, "Resources must be a list of queries")
-    target = str(data.get("TargetAet") or node.settings.dicom_aet)
+    target = str(data.get("TargetAet") or settings_of(request).dicom_aet)
     asynchronous = bool(data.get("Asynchronous", not data.get("Synchronous", True)))
-    job_id, position = node.jobs.submit_move(
+    job_id, position = jobs.submit_move(
         destination,
         level,
         [{str(k): str(v) for k, v in q.items()} for q in queries],
@@ -146,7 +152,7 @@ def move_from_modality(request: Request, name: str, data: dict[str, Any]) -> dic
         int(data.get("Priority", 0) or 0),
         run_here=not asynchronous,
     )
-    return _finish(node, job_id, position, asynchronous)
+    return _finish(jobs, wait_for, job_id, position, asynchronous)
 
 
 RETRIEVE_KEYS = {
@@ -158,18 +164,22 @@ RETRIEVE_KEYS = {
 
 
 def _retrieve(
-    request: Request, query_id: str, indices: list[int] | None, body: bytes
+    request: Request,
+    parts: tuple[JobEngine, ReadModelWaiter],
+    query_id: str,
+    indices: list[int] | None,
+    body: bytes,
 ) -> dict[str, Any]:
     """C-MOVE of query answers to a target AET (the body: an AET, or a JSON object)."""
-    node = node_of(request)
+    jobs, wait_for = parts
     result = registry(request).get(query_id)
     answers = result.answers if indices is None else [result.answers[i] for i in indices]
     options = _retrieve_options(body)
-    target = str(options.get("TargetAet") or node.settings.dicom_aet)
+    target = str(options.get("TargetAet") or settings_of(request).dicom_aet)
     keys = RETRIEVE_KEYS[result.level]
     queries = [{key: str(answer.get(key, "") or "") for key in keys} for answer in answers]
     asynchronous = bool(options.get("Asynchronous", not options.get("Synchronous", True)))
-    job_id, position = node.jobs.submit_move(
+    job_id, position = jobs.submit_move(
         destination_of(request, "modality", result.modality),
         result.level,
         queries,
@@ -178,7 +188,7 @@ def _retrieve(
         int(options.get("Priority", 0) or 0),
         run_here=not asynchronous,
     )
-    return _finish(node, job_id, position, asynchronous)
+    return _finish(jobs, wait_for, job_id, position, asynchronous)
 
 
 def _retrieve_options(body: bytes) -> dict[str, Any]:
@@ -197,30 +207,41 @@ def _retrieve_options(body: bytes) -> dict[str, Any]:
 
 
 @post("/queries/{query_id:str}/retrieve", status_code=200, sync_to_thread=True)
-def retrieve_query(request: Request, query_id: str, body: bytes) -> dict[str, Any]:
+def retrieve_query(
+    request: Request, query_id: str, body: bytes, jobs: JobEngine, wait_for: ReadModelWaiter
+) -> dict[str, Any]:
     """Retrieve every answer of the query (C-MOVE), to `TargetAet` or here."""
-    return _retrieve(request, query_id, None, body)
+    return _retrieve(request, (jobs, wait_for), query_id, None, body)
 
 
 @post("/queries/{query_id:str}/answers/{index:int}/retrieve", status_code=200, sync_to_thread=True)
-def retrieve_answer(request: Request, query_id: str, index: int, body: bytes) -> dict[str, Any]:
+def retrieve_answer(
+    request: Request,
+    query_id: str,
+    index: int,
+    body: bytes,
+    jobs: JobEngine,
+    wait_for: ReadModelWaiter,
+) -> dict[str, Any]:
     """Retrieve one answer of the query (C-MOVE), to `TargetAet` or here."""
     if index < 0 or index >= len(registry(request).get(query_id).answers):
         raise OrthancError(OrthancCode.UNKNOWN_RESOURCE, f"No answer {index}")
-    return _retrieve(request, query_id, [index], body)
+    return _retrieve(request, (jobs, wait_for), query_id, [index], body)
 
 
-def _finish(node: Any, job_id: str, position: int, asynchronous: bool) -> dict[str, Any]:
+def _finish(
+    jobs: JobEngine, wait_for: ReadModelWaiter, job_id: str, position: int, asynchronous: bool
+) -> dict[str, Any]:
     """Asynchronous: the job's address; synchronous: run it here and answer its content."""
     if asynchronous:
-        node.wait_for(position, ("jobs",))
+        wait_for(position, ("jobs",))
         return {"ID": job_id, "Path": f"/jobs/{job_id}"}
     try:
-        content, position = node.jobs.run(job_id, started=True)
+        content, position = jobs.run(job_id, started=True)
     except JobFailed as failure:
-        node.wait_for(failure.position, ("jobs", "exports"))
+        wait_for(failure.position, ("jobs", "exports"))
         raise OrthancError(OrthancCode.NETWORK_PROTOCOL, failure.details) from None
-    node.wait_for(position, ("jobs", "exports"))
+    wait_for(position, ("jobs", "exports"))
     return content
 
 

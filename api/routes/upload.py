@@ -11,8 +11,9 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.concurrency import sync_to_thread
 
-from adapters.ingest import IngestResult
-from api.context import node_of, rest_origin
+from adapters.ingest import Ingestor, IngestResult
+from adapters.node import ReadModelWaiter
+from api.context import rest_origin, settings_of
 from api.errors import OrthancCode, OrthancError
 from domain.dicom_files import InvalidDicomFile
 
@@ -31,7 +32,9 @@ def result_body(result: IngestResult) -> dict[str, Any]:
 
 
 @post("/instances", status_code=200)
-async def upload_instances(request: Request, body: bytes) -> Response[Any]:
+async def upload_instances(
+    request: Request, body: bytes, ingestor: Ingestor, wait_for: ReadModelWaiter
+) -> Response[Any]:
     """Store a DICOM file, or every DICOM file of a ZIP archive.
 
     As Orthanc does, the body is used whatever its Content-Type, a ZIP archive is recognised
@@ -40,21 +43,22 @@ async def upload_instances(request: Request, body: bytes) -> Response[Any]:
     """
     # An async handler running the work in a thread: Litestar 2.25 wraps a sync_to_thread
     # POST handler twice when it returns a Response and shares its path with a GET handler.
-    return await sync_to_thread(_store, request, body)
+    return await sync_to_thread(_store, request, body, ingestor, wait_for)
 
 
-def _store(request: Request, body: bytes) -> Response[Any]:
+def _store(
+    request: Request, body: bytes, ingestor: Ingestor, wait_for: ReadModelWaiter
+) -> Response[Any]:
     if _is_zip(body):
-        return Response(_upload_zip(request, body))
+        return Response(_upload_zip(request, body, ingestor, wait_for))
     files = _multipart_files(request, body)
     if files is not None:
-        return _upload_multipart(request, files)
-    node = node_of(request)
+        return _upload_multipart(request, files, ingestor, wait_for)
     try:
-        result = node.ingestor.ingest(body, rest_origin(request))
+        result = ingestor.ingest(body, rest_origin(request))
     except InvalidDicomFile as exc:
         raise invalid_file_error(exc) from None
-    node.wait_for(result.position)
+    wait_for(result.position)
     return Response(result_body(result))
 
 
@@ -63,16 +67,17 @@ def invalid_file_error(exc: InvalidDicomFile) -> OrthancError:
     return OrthancError(code or OrthancCode.BAD_FILE_FORMAT, exc.details, exc.http_status)
 
 
-def _upload_multipart(request: Request, files: list[bytes]) -> Response[bytes]:
-    node = node_of(request)
+def _upload_multipart(
+    request: Request, files: list[bytes], ingestor: Ingestor, wait_for: ReadModelWaiter
+) -> Response[bytes]:
     origin = rest_origin(request)
     positions = []
     for data in files:
         try:
-            positions.append(node.ingestor.ingest(data, origin).position)
+            positions.append(ingestor.ingest(data, origin).position)
         except InvalidDicomFile as exc:
             raise invalid_file_error(exc) from None
-    node.wait_for(max((p for p in positions if p is not None), default=None))
+    wait_for(max((p for p in positions if p is not None), default=None))
     return Response(b"", status_code=200, media_type="text/plain")
 
 
@@ -102,17 +107,18 @@ def _multipart_files(request: Request, body: bytes) -> list[bytes] | None:
     return files
 
 
-def _upload_zip(request: Request, body: bytes) -> list[dict[str, Any]]:
-    node = node_of(request)
+def _upload_zip(
+    request: Request, body: bytes, ingestor: Ingestor, wait_for: ReadModelWaiter
+) -> list[dict[str, Any]]:
     origin = rest_origin(request)
     results: list[IngestResult] = []
-    for data in _zip_members(body, node.settings.max_upload_bytes):
+    for data in _zip_members(body, settings_of(request).max_upload_bytes):
         try:
-            results.append(node.ingestor.ingest(data, origin))
+            results.append(ingestor.ingest(data, origin))
         except InvalidDicomFile:
             continue
     positions = [r.position for r in results if r.position is not None]
-    node.wait_for(max(positions) if positions else None)
+    wait_for(max(positions) if positions else None)
     return [result_body(r) for r in results]
 
 

@@ -17,32 +17,34 @@ from typing import Any
 
 import pytest
 
-from domain.dicom_files import identifiers, parse_dataset, parse_header, read_dicom
-from domain.dicom_json import (
-    Charset,
+from api.dicom_json import (
     ContentBytes,
     ContentList,
-    ContentNotFound,
-    Encoding,
     Module,
-    PrivateEntry,
-    UnknownDicomTag,
-    decode_text,
-    detect_charset,
     full_tags,
     header_tags,
     module_tags,
-    parse_dcmtk_private_dictionary,
-    parse_encoding,
-    parse_tag,
     resolve_content,
     shared_tags_from_full,
     short_tags,
     shorten,
     simplified_tags,
     simplify,
-    tag_name,
     to_format,
+)
+from domain.dicom_files import identifiers, parse_dataset, parse_header, read_dicom
+from domain.dicom_text import (
+    Charset,
+    ContentNotFound,
+    Encoding,
+    PrivateEntry,
+    UnknownDicomTag,
+    decode_text,
+    detect_charset,
+    parse_dcmtk_private_dictionary,
+    parse_encoding,
+    parse_tag,
+    tag_name,
 )
 from domain.main_tags import orthanc_ids
 from tests.support.corpus import corpus_bytes

@@ -1,0 +1,74 @@
+"""The collaborators the HTTP API is given by the composition root, each by name.
+
+Route handlers declare the ones they use as parameters (`archive: Archive`, `wait_for:
+ReadModelWaiter`, …) and Litestar injects them; helpers that only read take the request, whose
+application state holds the read side (the database pool, the storage area, the settings).
+Nothing in api/ sees the whole node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from litestar.di import Provide
+
+from adapters.config import Settings
+from adapters.consumers.supervisor import Consumers
+from adapters.database import Database
+from adapters.delivery import Senders
+from adapters.dicom.scu import DicomClient
+from adapters.ingest import Ingestor
+from adapters.jobs.engine import JobEngine
+from adapters.node import ChronicleNode, ReadModelWaiter
+from adapters.node_directory import NodeDirectory
+from adapters.peer_client import PeerClient
+from adapters.storage import StorageArea
+from domain.archive import Archive
+
+
+@attrs.frozen
+class ApiParts:
+    settings: Settings
+    archive: Archive
+    ingestor: Ingestor
+    jobs: JobEngine
+    nodes: NodeDirectory
+    senders: Senders
+    peer_client: PeerClient
+    dicom_client: DicomClient
+    consumers: Consumers
+    wait_for: ReadModelWaiter
+    db: Database
+    storage: StorageArea
+
+    @classmethod
+    def of(cls, node: ChronicleNode) -> ApiParts:
+        return cls(
+            settings=node.settings,
+            archive=node.archive,
+            ingestor=node.ingestor,
+            jobs=node.jobs,
+            nodes=node.nodes,
+            senders=node.senders,
+            peer_client=node.peer_client,
+            dicom_client=node.dicom_client,
+            consumers=node.consumers,
+            wait_for=node.wait_for,
+            db=node.db,
+            storage=node.storage,
+        )
+
+    def dependencies(self) -> dict[str, Provide]:
+        return {
+            field.name: Provide(_constant(getattr(self, field.name)), sync_to_thread=False)
+            for field in attrs.fields(ApiParts)
+        }
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    def provide() -> Any:
+        return value
+
+    return provide
