@@ -54,6 +54,9 @@ class Settings:
     # [LogExportedResources] (Orthanc: false). Exports are always recorded for the audit
     # trail; false only keeps GET /exports empty, as Orthanc's log would be.
     log_exported_resources: bool = True
+    # GET /changes lists the changes of deleted resources too, and their Deleted changes
+    # (Orthanc forgets them; Chronicle's log keeps them either way: see GET /changes?history).
+    changes_full_history: bool = False
 
     @property
     def storage_dir(self) -> Path:
@@ -105,6 +108,7 @@ _FIELD_TYPES: dict[str, type] = {
     "unknown_sop_class_accepted": bool,
     "jobs_history_size": int,
     "log_exported_resources": bool,
+    "changes_full_history": bool,
 }
 
 # Orthanc option -> (Chronicle field, converter). Options absent here are reported as unsupported.

@@ -25,11 +25,15 @@ def page_log(
     since: int,
     limit: int,
     newest_only: bool = False,
+    condition: str = "",
 ) -> LogPage:
     """The entries after `since` (a Seq) that a clear did not hide, at most `limit`; `Last` is
     the last Seq returned, or the highest ever allocated when nothing is (a cleared log keeps
-    its numbering). `table` and `visibility` are the log's tables, never user input."""
+    its numbering). `table`, `visibility` and `condition` (on the entry `e`) are constants of
+    the read model, never user input."""
     visible = f"FROM {table} e, {visibility} v WHERE e.seq >= v.hidden_below"
+    if condition:
+        visible += f" AND {condition}"
     with conn.cursor(row_factory=dict_row) as cursor:
         if newest_only:
             cursor.execute(f"SELECT e.* {visible} ORDER BY e.seq DESC LIMIT 1")

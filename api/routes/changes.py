@@ -7,8 +7,8 @@ from typing import Any
 from litestar import MediaType, Request, delete, get
 
 from adapters.node import ReadModelWaiter
-from api.context import read_connection, rest_origin
-from api.params import log_window
+from api.context import read_connection, rest_origin, settings_of
+from api.params import flag, log_window
 from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, orthanc_time
 from domain.archive import Archive
 from projections.changes import queries as changes_queries
@@ -29,16 +29,25 @@ def change_body(row: Row) -> dict[str, Any]:
 
 @get("/changes", sync_to_thread=True)
 def list_changes(
-    request: Request, since: str | None = None, limit: str | None = None, last: str | None = None
+    request: Request,
+    since: str | None = None,
+    limit: str | None = None,
+    last: str | None = None,
+    history: str | None = None,
 ) -> dict[str, Any]:
     """Changes after `since` (a Seq), at most `limit` (default 100, at most 10000).
 
-    Unlike Orthanc, a malformed or negative `since` or `limit` is a 400, never a silent
-    restart from 0 that would replay history to a router.
+    As in Orthanc, the changes of a resource are gone once it is deleted; `?history` (a
+    Chronicle extension, or the `changes_full_history` setting) lists every change ever made,
+    `Deleted` ones included, with the same Seq values. Unlike Orthanc, a malformed or negative
+    `since` or `limit` is a 400, never a silent restart from 0 that would replay history.
     """
     start, count = log_window(since, limit)
+    full = flag(history) or settings_of(request).changes_full_history
     with read_connection(request) as conn:
-        page = changes_queries.page_changes(conn, start, count, newest_only=last is not None)
+        page = changes_queries.page_changes(
+            conn, start, count, newest_only=last is not None, full_history=full
+        )
     return {"Changes": [change_body(r) for r in page.rows], "Done": page.done, "Last": page.last}
 
 

@@ -74,6 +74,7 @@ class ChangesProjection:
                 "%s::timestamptz[])",
                 columns,
             )
+            _mark_removed(conn, rows)
         if hidden_below is not None:
             conn.execute("UPDATE visibility SET hidden_below = %s", (hidden_below,))
 
@@ -107,6 +108,21 @@ class ChangesProjection:
                     [nodes[i].last_stored_position for i in ids],
                 ),
             )
+
+
+def _mark_removed(conn: psycopg.Connection, rows: list[ChangeRow]) -> None:
+    """Every change of a removed resource, up to its Deleted change, leaves Orthanc's view."""
+    removed: dict[str, int] = {}
+    for seq, change_type, _, resource_id, _ in rows:
+        if change_type == "Deleted":
+            removed[resource_id] = max(seq, removed.get(resource_id, 0))
+    if removed:
+        conn.execute(
+            "UPDATE changes c SET removed = true "
+            "FROM unnest(%s::text[], %s::bigint[]) AS r(id, up_to) "
+            "WHERE c.resource_id = r.id AND c.seq <= r.up_to AND NOT c.removed",
+            (list(removed), list(removed.values())),
+        )
 
 
 def _change_rows(position: int, transitions: list[Transition]) -> list[ChangeRow]:

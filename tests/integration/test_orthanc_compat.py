@@ -11,7 +11,6 @@ Where Chronicle differs from Orthanc 1.10.1 on purpose, the tests assert Chronic
 * GET/DELETE of an unknown /{level}/{id} is a 404 with Orthanc's JSON error body (Orthanc sends
   an empty body);
 * /changes with a malformed or negative since/limit is a 400 (Orthanc silently restarts at 0);
-* deletes append `Deleted` changes and never erase earlier changes (Orthanc erases them);
 * `requestedTags` (an Orthanc 1.11 feature, ignored by 1.10.1) is implemented;
 * /system reports the API version Chronicle implements, "1.11.3".
 """
@@ -523,7 +522,8 @@ DELETES = [
 
 
 def last_seq(client: httpx.Client) -> int:
-    return client.get("/changes", params={"last": ""}).json()["Last"]
+    """The newest Seq of the whole log (the default view leaves deleted resources out)."""
+    return client.get("/changes", params={"last": "", "history": ""}).json()["Last"]
 
 
 @pytest.fixture(scope="module")
@@ -545,6 +545,7 @@ def deletions(
             before = last_seq(client)
             scenario.replay(slug)
             scenario.record(f"changes_after_{slug}", client.get(f"/changes?since={before}"))
+            scenario.record(f"history_after_{slug}", client.get(f"/changes?since={before}&history"))
             if slug == "delete_instance_series_has_others":
                 scenario.replay("error_get_deleted_instance")
             if slug == "delete_series":
@@ -558,6 +559,9 @@ def deletions(
         )
         scenario.replay("statistics_after_deletes")
         scenario.record("changes_after_all_deletes_full", client.get("/changes?limit=10000"))
+        scenario.record(
+            "history_after_all_deletes", client.get("/changes?limit=10000&history=true")
+        )
         remaining = scenario.recorded["statistics_after_deletes"].json()["CountInstances"]
         poll(
             lambda: len(stored_files(process)) == remaining,
@@ -565,6 +569,7 @@ def deletions(
         )
         scenario.facts["files_after_deletes"] = len(stored_files(process))
         scenario.replay("changes_before_clear_last")
+        scenario.record("history_before_clear_last", client.get("/changes?last&history"))
         for slug in slugs_between("delete_changes", "statistics_after_clear"):
             scenario.replay(slug)
         files = synthetic_files()
@@ -1003,12 +1008,14 @@ def test_delete_answers_the_remaining_ancestor_as_orthanc(deletions: Scenario, s
 
 
 @pytest.mark.parametrize("slug, deleted", DELETES)
-def test_delete_logs_deleted_changes(
+def test_a_delete_adds_no_change_and_the_history_has_its_deleted_changes(
     deletions: Scenario, slug: str, deleted: list[tuple[str, str]]
 ) -> None:
-    """Intentional difference: Orthanc 1.10.1 logs nothing for a delete."""
+    """As Orthanc 1.10.1, GET /changes shows nothing for a delete; ?history (Chronicle) lists
+    the Deleted change of each resource removed."""
     assert captured_body(f"changes_after_{slug}")["Changes"] == []
-    changes = deletions.recorded[f"changes_after_{slug}"].json()["Changes"]
+    assert deletions.recorded[f"changes_after_{slug}"].json()["Changes"] == []
+    changes = deletions.recorded[f"history_after_{slug}"].json()["Changes"]
     paths = {"Patient": "patients", "Study": "studies", "Series": "series", "Instance": "instances"}
     assert change_keys(changes) == [
         ("Deleted", level, resource_id, f"/{paths[level]}/{resource_id}")
@@ -1031,19 +1038,26 @@ def test_deleted_resources_are_gone(deletions: Scenario) -> None:
     assert deletions.facts["files_after_deletes"] == count  # the reaper removed the files
 
 
-def test_deletes_never_erase_earlier_changes(deletions: Scenario) -> None:
-    """Intentional difference: Orthanc 1.10.1 erases every change of a deleted resource."""
+def test_deleted_resources_leave_the_changes_but_not_the_history(deletions: Scenario) -> None:
+    """As Orthanc 1.10.1, the changes of a deleted resource leave GET /changes (with the same Seq
+    values for the others); the log keeps them, and ?history lists them."""
     before = deletions.recorded["changes_before_deletes"].json()["Changes"]
     after = deletions.recorded["changes_after_all_deletes_full"].json()["Changes"]
-    assert after[: len(before)] == before
-    assert {c["ChangeType"] for c in after[len(before) :]} == {"Deleted"}
-    assert ("NewInstance", I1) in {(c["ChangeType"], c["ID"]) for c in after}
+    deleted = {resource_id for _, removed in DELETES for _, resource_id in removed}
+    assert after == [c for c in before if c["ID"] not in deleted]
+    assert ("NewInstance", I1) not in {(c["ChangeType"], c["ID"]) for c in after}
+    history = deletions.recorded["history_after_all_deletes"].json()["Changes"]
+    assert history[: len(before)] == before
+    assert {c["ChangeType"] for c in history[len(before) :]} == {"Deleted"}
 
 
 def test_delete_changes_hides_the_log_and_seq_goes_on(deletions: Scenario) -> None:
     recorded = deletions.recorded
-    old_last = recorded["changes_before_clear_last"].json()["Last"]
-    assert recorded["changes_before_clear_last"].json()["Changes"][0]["Seq"] == old_last
+    newest_visible = recorded["changes_before_clear_last"].json()
+    assert newest_visible["Changes"][0]["Seq"] == newest_visible["Last"]
+    # A cleared log answers the highest Seq ever allocated (a Deleted change may hold it).
+    old_last = recorded["history_before_clear_last"].json()["Last"]
+    assert old_last >= newest_visible["Last"]
     cleared = recorded["delete_changes"]
     assert cleared.status_code == 200 and cleared.content == b""
     assert cleared.headers["content-type"].startswith("text/plain")
@@ -1181,7 +1195,9 @@ def test_pyorthanc_client(server: ChronicleProcess, corpus: Path) -> None:
     assert orthanc.delete_patients_id(patient.id_) == {"RemainingAncestor": None}
     assert orthanc.get_patients() == [IDS["corpus"]["SignedCT.dcm"]["ParentPatient"]]
     changes = orthanc.get_changes(params={"limit": 1000})["Changes"]
-    assert ("Deleted", answer["ParentPatient"]) in {(c["ChangeType"], c["ID"]) for c in changes}
+    assert patient.id_ not in {c["ID"] for c in changes}
+    history = orthanc.get_changes(params={"limit": 1000, "history": "true"})["Changes"]
+    assert ("Deleted", patient.id_) in {(c["ChangeType"], c["ID"]) for c in history}
     with pytest.raises(httpx.HTTPError, match="HTTP code: 404") as error:
         orthanc.get_patients_id(patient.id_)
     assert '"Message":"Unknown resource"' in str(error.value)
