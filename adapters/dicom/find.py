@@ -59,8 +59,8 @@ def parse_query(identifier: Dataset) -> Query:
     constraints: list[Constraint] = []
     requested: list[DataElement] = []
     for element in identifier:
-        if element.tag in _NOT_ANSWERED or element.tag.element == 0:
-            continue
+        if element.tag in _NOT_ANSWERED or element.tag.element == 0 or element.tag.group == 2:
+            continue  # the file meta group is never part of an answer, as in Orthanc
         requested.append(element)
         if element.VR != "SQ":
             constraints.extend(_constraints(element, level))

@@ -39,7 +39,9 @@ class StabilityWatcher:
 
     def handle(self, batch: Sequence[Positioned]) -> None:
         due = time.monotonic() + self.stable_age + MARGIN
-        if not self._dues or due - self._dues[-1] > COALESCE:
+        if self._dues and due - self._dues[-1] <= COALESCE:
+            self._dues[-1] = due  # one check, after the last of these stores
+        else:
             self._dues.append(due)
 
     def tick(self) -> float | None:
@@ -56,7 +58,12 @@ class StabilityWatcher:
 
     def check(self) -> int:
         """Appends a Stabilized event for each quiet resource, in one transaction; returns the
-        last position (0 if nothing became stable)."""
+        last position (0 if nothing became stable). A resource not quiet yet gets a check of
+        its own when it will be."""
         with self.db.connection() as conn:
             quiet = queries.quiet_resources(conn, self.stable_age)
+            waiting = queries.seconds_until_quiet(conn, self.stable_age)
+        if waiting is not None:
+            self._dues.append(time.monotonic() + waiting + MARGIN)
+            self._dues = deque(sorted(self._dues))
         return self.archive.stabilize(quiet) or 0

@@ -146,8 +146,8 @@ def condition(alias: str, constraint: Constraint) -> tuple[str, list[Any]]:
     if not constraint.case_sensitive:
         column = f"upper({column})"
         values = [value.upper() for value in values]
-    if constraint.kind == "any":
-        return "TRUE", []
+    if constraint.kind == "any":  # "*": any value, but the attribute must be there
+        return f"{column} IS NOT NULL", []
     if constraint.kind == "equal":
         return f"{column} = %s", values
     if constraint.kind == "list":

@@ -182,6 +182,18 @@ def quiet_resources(
     return [(resource_id, LEVEL_NAMES[level], as_of) for resource_id, level, as_of in rows]
 
 
+def seconds_until_quiet(conn: psycopg.Connection, stable_age: float) -> float | None:
+    """How long until the next resource not stable yet becomes quiet (None: there is none);
+    0 for one that already is."""
+    row = conn.execute(
+        "SELECT extract(epoch FROM min(last_update) + make_interval(secs => %s) - now()) "
+        "FROM hierarchy.resources WHERE level < 3 AND NOT is_stable "
+        "AND last_update >= now() - make_interval(secs => %s)",
+        (stable_age, stable_age),
+    ).fetchone()
+    return max(float(row[0]), 0.0) if row and row[0] is not None else None
+
+
 def instances_with_identifiers(conn: psycopg.Connection, resource_ids: list[str]) -> list[Row]:
     """The instances under the resources (any level), in storage order, each with the DICOM
     identifiers of its lineage in `identifiers` (PatientID, StudyInstanceUID,

@@ -631,3 +631,28 @@ def test_unknown_sop_classes_and_unknown_aets_when_configured(
         assert instance["RemoteAET"] == "ANYONE"
     finally:
         process.stop()
+
+
+def test_find_wildcard_matches_only_present_tags_and_never_answers_file_meta(
+    chronicle: ChronicleProcess,
+) -> None:
+    """As Orthanc: `PatientSex=*` leaves out a patient without PatientSex, and (0002,xxxx)
+    keys in an identifier are not answered."""
+    with_sex = _dataset(make_instance(patient_id="WILD-1"))
+    without_sex = _dataset(make_instance(patient_id="WILD-2"))
+    del without_sex.PatientSex
+    assoc = _associate(chronicle, [CTImageStorage])
+    try:
+        assert assoc.send_c_store(with_sex).Status == 0x0000
+        assert assoc.send_c_store(without_sex).Status == 0x0000
+    finally:
+        assoc.release()
+    query = _query("PATIENT", PatientID="WILD-*", PatientSex="*")
+    answers = _find(chronicle, query, "patient")
+    assert [(a.PatientID, a.PatientSex) for a in answers] == [("WILD-1", "O")]
+    everyone = _find(chronicle, _query("PATIENT", PatientID="WILD-*", PatientSex=""), "patient")
+    assert sorted(a.PatientID for a in everyone) == ["WILD-1", "WILD-2"]
+    query = _query("PATIENT", PatientID="WILD-1")
+    query.add_new(0x00020010, "UI", "")  # TransferSyntaxUID
+    [answer] = _find(chronicle, query, "patient")
+    assert not [element for element in answer if element.tag.group == 0x0002]

@@ -242,6 +242,8 @@ def test_wildcards_become_escaped_like_patterns() -> None:
     sql, params = condition("r", Constraint("PatientName", PATIENT, "wildcard", ("doe*",), False))
     assert sql == "upper((r.main_tags->>'PatientName')) LIKE %s ESCAPE '\\'"
     assert params == ["DOE%"]
+    sql, params = condition("r", Constraint("PatientSex", PATIENT, "any", (), True))
+    assert (sql, params) == ("(r.main_tags->>'PatientSex') IS NOT NULL", [])  # present only
     sql, params = condition("r", Constraint("StudyDate", STUDY, "range", ("", "2020"), True))
     assert (sql, params) == ("(r.main_tags->>'StudyDate') <= %s", ["2020"])
 
