@@ -1,6 +1,6 @@
-"""The shared corpus of real-world DICOM files (../shared/dicom-corpus beside the checkout, or
-CHRONICLE_DICOM_CORPUS). A test that needs a file the corpus lacks fails: a mistyped name or a
-missing corpus must never turn a test green."""
+"""The shared corpus of real-world DICOM files (../shared/dicom-corpus beside the checkout, the
+workspace's /work/shared/dicom-corpus, or CHRONICLE_DICOM_CORPUS). A test that needs a file the
+corpus lacks fails: a mistyped name or a missing corpus must never turn a test green."""
 
 from __future__ import annotations
 
@@ -10,7 +10,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("CHRONICLE_DICOM_CORPUS", REPO.parent / "shared" / "dicom-corpus"))
+# Beside the checkout, as the workspace lays it out; a clone made elsewhere (CI's clean clone)
+# finds the workspace's copy.
+CANDIDATES = (REPO.parent / "shared" / "dicom-corpus", Path("/work/shared/dicom-corpus"))
+
+
+def _corpus() -> Path:
+    configured = os.environ.get("CHRONICLE_DICOM_CORPUS")
+    if configured:
+        return Path(configured)
+    return next((path for path in CANDIDATES if path.is_dir()), CANDIDATES[0])
+
+
+CORPUS = _corpus()
 
 
 def corpus_dir() -> Path:
