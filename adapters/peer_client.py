@@ -6,12 +6,12 @@ Url, Username, Password, HttpHeaders, Timeout.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
 
-OnResult = Callable[[str, bool, str], None]
+from adapters.delivery import OnResult
 
 
 class PeerError(RuntimeError):

@@ -14,7 +14,6 @@ import psycopg
 from adapters.consumers.log_reader import LogReader
 from adapters.consumers.runner import ConsumerRunner
 from adapters.consumers.status import PROCESSOR
-from projections import schema
 from projections.read_model import Positioned
 
 RUNTIME_SCHEMA = "runtime"
@@ -43,7 +42,7 @@ class ProcessorRunner(ConsumerRunner):
         self.processor = processor
 
     def prepare(self, conn: psycopg.Connection) -> int:
-        schema.migrate(conn, RUNTIME_SCHEMA, RUNTIME_SCHEMA, tracked=False)
+        """The runtime schema is migrated once for every consumer (Consumers.prepare)."""
         return register(conn, self.name, self.reader)
 
     def consume(self, conn: psycopg.Connection, batch: Sequence[Positioned], up_to: int) -> int:

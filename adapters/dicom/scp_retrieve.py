@@ -92,8 +92,6 @@ class Retrieval:
         self.server = server
         self.kind = kind
         self.instances = instances
-        self.destination = destination
-        self.remote_aet = remote_aet
         self.responses = StoreResponses()
         origin = Origin(
             Channel.DICOM,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from io import BytesIO
 from typing import Any
@@ -40,12 +40,12 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
+from adapters.delivery import OnResult
 from adapters.dicom.reply_race import guard_reply_race
 from adapters.dicom.sockets import NODELAY_HANDLERS
 
 log = logging.getLogger(__name__)
 
-OnResult = Callable[[str, bool, str], None]
 UNCOMPRESSED = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian)
 MAX_CONTEXTS = 128
 STORE_WARNINGS = {0xB000, 0xB006, 0xB007}

@@ -10,6 +10,7 @@ SWEEP_INTERVAL seconds in case another process stored the instances.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -64,6 +65,5 @@ class StabilityWatcher:
             quiet = queries.quiet_resources(conn, self.stable_age)
             waiting = queries.seconds_until_quiet(conn, self.stable_age)
         if waiting is not None:
-            self._dues.append(time.monotonic() + waiting + MARGIN)
-            self._dues = deque(sorted(self._dues))
+            bisect.insort(self._dues, time.monotonic() + waiting + MARGIN)
         return self.archive.stabilize(quiet) or 0
