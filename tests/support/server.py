@@ -12,11 +12,19 @@ from pathlib import Path
 
 import httpx
 
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port free now and never handed out before in this process: the kernel may
+    offer a just-released port again, and two servers of one test (HTTP and DICOM) collided."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 class ChronicleProcess:
