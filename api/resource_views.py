@@ -15,7 +15,6 @@ from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
 
 LEVEL_TYPES = LEVELS
-LEVEL_PATHS = ("patients", "studies", "series", "instances")
 CHILD_KEYS = ("Studies", "Series", "Instances")
 PARENT_KEYS = (None, "ParentPatient", "ParentStudy", "ParentSeries")
 

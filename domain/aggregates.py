@@ -442,11 +442,17 @@ class Job(Aggregate):
         self.done = set()
 
 
+def _listed_by_itself(state: dict[str, Any]) -> dict[str, Any]:
+    """Before export requests were events, /exports listed every instance sent."""
+    state["listed"] = True
+    return state
+
+
 class ExportRecord(Aggregate):
     """One instance sent (or not) to a modality or peer: the audit trail behind /exports."""
 
     class Recorded(Aggregate.Created):
-        class_version = 1
+        class_version = 2
         instance_id: str
         series_id: str
         study_id: str
@@ -459,6 +465,9 @@ class ExportRecord(Aggregate):
         succeeded: bool
         error: str
         origin: OriginFields
+        listed: bool  # /exports lists it itself: v1 records; since v2, ExportRequest entries
+
+        upcast_v1_v2 = staticmethod(_listed_by_itself)
 
     @event(Recorded)
     def __init__(
@@ -474,6 +483,35 @@ class ExportRecord(Aggregate):
         job_id: str | None,
         succeeded: bool,
         error: str,
+        origin: OriginFields,
+        listed: bool = False,
+    ) -> None:
+        pass
+
+
+class ExportRequest(Aggregate):
+    """One resource a store call named for a modality or peer, as Orthanc's /exports lists it
+    (one entry for a study, whatever becomes of its instances: ExportRecord says that)."""
+
+    class Requested(Aggregate.Created):
+        class_version = 1
+        resource_id: str
+        level: str  # Patient, Study, Series or Instance
+        identifiers: dict[str, str]  # PatientID and the UIDs down to the resource's level
+        destination_kind: str
+        destination: str
+        job_id: str
+        origin: OriginFields
+
+    @event(Requested)
+    def __init__(
+        self,
+        resource_id: str,
+        level: str,
+        identifiers: dict[str, str],
+        destination_kind: str,
+        destination: str,
+        job_id: str,
         origin: OriginFields,
     ) -> None:
         pass
@@ -509,6 +547,7 @@ AGGREGATES: tuple[type[Aggregate], ...] = (
     RemoteNode,
     Job,
     ExportRecord,
+    ExportRequest,
     ExportsLog,
 )
 

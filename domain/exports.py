@@ -1,4 +1,5 @@
-"""Commands recording exports: every instance sent to a modality or peer, and the outcome."""
+"""Commands recording exports: the resources a store call names (Orthanc's /exports), every
+instance sent to a modality or peer and its outcome (the audit trail)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 import attrs
 from eventsourcing.application import AggregateNotFoundError
 
-from domain.aggregates import ExportRecord, ExportsLog
+from domain.aggregates import ExportRecord, ExportRequest, ExportsLog
 from domain.commands import CommandContext
 from domain.conflicts import retry_on_conflict
 from domain.origin import Origin
@@ -26,6 +27,27 @@ class ExportEntry:
     job_id: str | None
     succeeded: bool
     error: str = ""
+
+
+@attrs.frozen
+class RequestedExport:
+    """A resource a store call names, with the identifiers Orthanc's /exports shows for it."""
+
+    resource_id: str
+    level: str  # Patient, Study, Series or Instance
+    identifiers: dict[str, str]  # PatientID and the UIDs down to the resource's level
+    destination_kind: str  # "modality" or "peer"
+    destination: str
+
+
+def export_requests(
+    requested: Sequence[RequestedExport], job_id: str, origin: Origin
+) -> list[ExportRequest]:
+    """The events a store job's submission appends with it (one transaction)."""
+    return [
+        ExportRequest(**attrs.asdict(entry, recurse=False), job_id=job_id, origin=origin.to_dict())
+        for entry in requested
+    ]
 
 
 class ExportCommands(CommandContext):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +11,7 @@ from eventsourcing.application import AggregateNotFoundError
 from domain.aggregates import Job
 from domain.commands import CommandContext
 from domain.conflicts import retry_on_conflict
+from domain.exports import RequestedExport, export_requests
 from domain.origin import Channel, Origin
 
 PENDING, RUNNING, SUCCESS, FAILURE, PAUSED = "Pending", "Running", "Success", "Failure", "Paused"
@@ -34,14 +36,16 @@ class JobCommands(CommandContext):
         parameters: dict[str, Any],
         origin: Origin,
         started: bool = False,
+        requested: Sequence[RequestedExport] = (),
     ) -> tuple[str, int]:
-        """`started`: submitted and started in one append, for a job the caller runs itself."""
+        """`started`: submitted and started in one append, for a job the caller runs itself.
+        `requested`: the resources a store job exports, logged with its submission."""
         job = Job(
             job_type=job_type, priority=priority, parameters=parameters, origin=origin.to_dict()
         )
         if started:
             job.start(attempt=1, origin=origin.to_dict())
-        return str(job.id), self._append(job)
+        return str(job.id), self._append(job, *export_requests(requested, str(job.id), origin))
 
     def job(self, job_id: str) -> Job:
         try:

@@ -26,11 +26,13 @@ def page_log(
     limit: int,
     newest_only: bool = False,
     condition: str = "",
+    empty_last_is_since: bool = False,
 ) -> LogPage:
     """The entries after `since` (a Seq) that a clear did not hide, at most `limit`; `Last` is
-    the last Seq returned, or the highest ever allocated when nothing is (a cleared log keeps
-    its numbering). `table`, `visibility` and `condition` (on the entry `e`) are constants of
-    the read model, never user input."""
+    the last Seq returned or, when nothing is, the highest ever allocated (/changes: a cleared
+    log keeps its numbering) or `since` with `empty_last_is_since` (Orthanc's /exports).
+    `table`, `visibility` and `condition` (on the entry `e`) are constants of the read model,
+    never user input."""
     visible = f"FROM {table} e, {visibility} v WHERE e.seq >= v.hidden_below"
     if condition:
         visible += f" AND {condition}"
@@ -46,5 +48,7 @@ def page_log(
             done, rows = len(rows) <= limit, rows[:limit]
     if rows:
         return LogPage(rows, done, rows[-1]["seq"])
+    if empty_last_is_since:
+        return LogPage(rows, done, 0 if newest_only else since)
     newest = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()
     return LogPage(rows, done, int(newest[0]) if newest else 0)

@@ -22,6 +22,7 @@ from adapters.node_directory import NodeDirectory
 from adapters.safe_logging import error_report
 from adapters.storage import StorageArea
 from domain.archive import Archive
+from domain.exports import RequestedExport
 from domain.jobs import RUNNING, JobStateError
 from domain.origin import Origin
 from projections.jobs import queries as jobs_queries
@@ -64,13 +65,15 @@ class JobEngine:
         origin: Origin,
         priority: int = 0,
         run_here: bool = False,
+        requested: Sequence[RequestedExport] = (),
     ) -> tuple[str, int]:
         """`run_here`: the caller runs the job itself (synchronous requests), so it is started
-        in the same append and the engine's thread never sees it Pending."""
+        in the same append and the engine's thread never sees it Pending. `requested`: what
+        /exports logs with the submission."""
         if job_type not in self.kinds:
             raise ValueError(f"no kind of job runs {job_type!r}")
         job_id, position = self.archive.submit_job(
-            job_type, priority, parameters, origin, started=run_here
+            job_type, priority, parameters, origin, started=run_here, requested=requested
         )
         if not run_here:
             self._wakeup.set()
@@ -79,15 +82,17 @@ class JobEngine:
     def submit_store(
         self,
         destination: Destination,
-        resources: Sequence[str],
+        requested: Sequence[RequestedExport],
         options: dict[str, Any],
         origin: Origin,
         priority: int = 0,
         run_here: bool = False,
     ) -> tuple[str, int]:
+        """A store job sending the requested resources; /exports logs each at submission."""
         job_type = store.job_type_for(destination)
+        resources = [entry.resource_id for entry in requested]
         parameters = store.parameters(destination, resources, options)
-        return self.submit(job_type, parameters, origin, priority, run_here)
+        return self.submit(job_type, parameters, origin, priority, run_here, requested)
 
     def submit_move(
         self,

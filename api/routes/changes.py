@@ -9,8 +9,9 @@ from litestar import MediaType, Request, delete, get
 from adapters.node import ReadModelWaiter
 from api.context import read_connection, rest_origin, settings_of
 from api.params import flag, log_window
-from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, orthanc_time
+from api.resource_views import LEVEL_TYPES, orthanc_time
 from domain.archive import Archive
+from domain.levels import LEVEL_PATHS
 from projections.changes import queries as changes_queries
 from projections.hierarchy.queries import Row
 

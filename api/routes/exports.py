@@ -15,8 +15,10 @@ from api.errors import OrthancCode, OrthancError
 from api.params import log_window
 from api.resource_views import orthanc_time
 from domain.archive import Archive
+from domain.levels import LEVEL_PATHS, level_number
 from projections.exports import queries as exports_queries
 
+LINEAGE_KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 AUDIT_COLUMNS = (
     "Seq",
     "Date",
@@ -38,21 +40,18 @@ AUDIT_COLUMNS = (
 
 
 def export_body(row: dict[str, Any]) -> dict[str, Any]:
-    """Orthanc's export entry, plus Status and Error (Chronicle also logs failed sends)."""
-    identifiers = row["identifiers"]
+    """Orthanc's export entry: the resource, and the identifiers down to its level."""
+    level = level_number(row["level"])
+    collection = LEVEL_PATHS[level]
+    identifiers = {key: row["identifiers"].get(key, "") for key in LINEAGE_KEYS[: level + 1]}
     return {
-        "Date": orthanc_time(row["exported_at"]),
-        "Error": row["error"],
-        "ID": row["instance_id"],
-        "Path": f"/instances/{row['instance_id']}",
-        "PatientID": identifiers.get("PatientID", ""),
+        "Date": orthanc_time(row["requested_at"]),
+        "ID": row["resource_id"],
+        "Path": f"/{collection}/{row['resource_id']}",
         "RemoteModality": row["destination"],
-        "ResourceType": "Instance",
-        "SOPInstanceUID": identifiers.get("SOPInstanceUID", ""),
+        "ResourceType": row["level"],
         "Seq": row["seq"],
-        "SeriesInstanceUID": identifiers.get("SeriesInstanceUID", ""),
-        "Status": "Success" if row["succeeded"] else "Failure",
-        "StudyInstanceUID": identifiers.get("StudyInstanceUID", ""),
+        **identifiers,
     }
 
 

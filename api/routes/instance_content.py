@@ -29,10 +29,9 @@ from api.dicom_json import (
 from api.errors import OrthancCode, OrthancError, not_found_without_body, unknown_resource
 from api.metadata import metadata_name, resource_metadata
 from api.params import tags_format
-from api.resource_views import LEVEL_PATHS
 from api.routes.resources import load_resource
 from domain.dicom_text import ContentNotFound, UnknownDicomTag, parse_tag
-from domain.levels import INSTANCE, STUDY
+from domain.levels import INSTANCE, LEVEL_PATHS, STUDY
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
 

@@ -14,9 +14,9 @@ from api.dicom_json import TagsFormat
 from api.errors import unknown_resource
 from api.params import list_window, present, tags_format
 from api.requested_tags import add_requested_tags, parse_requested_tags
-from api.resource_views import LEVEL_PATHS, LEVEL_TYPES, expand_resources
+from api.resource_views import LEVEL_TYPES, expand_resources
 from domain.archive import Archive
-from domain.levels import INSTANCE, PATIENT
+from domain.levels import INSTANCE, LEVEL_PATHS, PATIENT
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
 

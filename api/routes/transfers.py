@@ -19,6 +19,8 @@ from api.errors import OrthancCode, OrthancError
 from api.routes.modalities import registry
 from api.routes.upload import invalid_file_error
 from domain.dicom_files import InvalidDicomFile, identifiers, parse_header
+from domain.exports import RequestedExport
+from domain.levels import LEVEL_NAMES
 from projections.configuration.queries import get_node
 from projections.hierarchy import queries as hierarchy
 
@@ -59,13 +61,27 @@ def parse_store_request(body: bytes) -> tuple[list[str], dict[str, Any]]:
     raise OrthancError(OrthancCode.BAD_REQUEST, "Expected a resource ID, a list, or Resources")
 
 
-def _check_resources(request: Request, resources: list[str]) -> None:
+def requested_exports(
+    request: Request, destination: Destination, resources: list[str]
+) -> list[RequestedExport]:
+    """What /exports logs for a store call: each resource it names, as Orthanc logs it."""
     if not resources:
         raise OrthancError(OrthancCode.BAD_REQUEST, "No resource to send")
     with read_connection(request) as conn:
-        for resource_id in resources:
-            if not hierarchy.instances_under(conn, resource_id):
-                raise OrthancError(OrthancCode.UNKNOWN_RESOURCE, f"Unknown resource {resource_id}")
+        lineages = hierarchy.lineage_identifiers(conn, resources)
+    for resource_id in resources:
+        if resource_id not in lineages:
+            raise OrthancError(OrthancCode.UNKNOWN_RESOURCE, f"Unknown resource {resource_id}")
+    return [
+        RequestedExport(
+            resource_id=resource_id,
+            level=LEVEL_NAMES[lineages[resource_id]["level"]],
+            identifiers=lineages[resource_id]["identifiers"],
+            destination_kind=destination.kind,
+            destination=destination.name,
+        )
+        for resource_id in resources
+    ]
 
 
 def _store_handler(kind: str) -> HTTPRouteHandler:
@@ -81,12 +97,12 @@ def _store_handler(kind: str) -> HTTPRouteHandler:
         """Send resources (any level) as a job: synchronously unless `Asynchronous` is true."""
         destination = destination_of(request, kind, name)
         resources, payload = parse_store_request(body)
-        _check_resources(request, resources)
+        requested = requested_exports(request, destination, resources)
         options = {key: payload[key] for key in STORE_OPTIONS if key in payload}
         priority = int(payload.get("Priority", 0) or 0)
         asynchronous = bool(payload.get("Asynchronous", not payload.get("Synchronous", True)))
         job_id, position = jobs.submit_store(
-            destination, resources, options, rest_origin(request), priority, not asynchronous
+            destination, requested, options, rest_origin(request), priority, not asynchronous
         )
         return _finish(jobs, wait_for, job_id, position, asynchronous)
 

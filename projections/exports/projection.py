@@ -1,4 +1,5 @@
-"""The exports log: every instance sent to a modality or peer. Seq is the event's log position.
+"""The exports log: the resources store calls named (Orthanc's /exports, `requested`) and every
+instance sent to a modality or peer (the audit trail, `exports`). Seq is the event's position.
 
 DELETE /exports hides earlier entries from GET /exports; the rows stay for auditors.
 """
@@ -11,33 +12,70 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from domain.aggregates import ExportRecord, ExportsLog
+from domain.aggregates import ExportRecord, ExportRequest, ExportsLog
 from projections.read_model import Positioned
 
 
 class ExportsProjection:
     name = "exports"
-    topics = (ExportRecord.Recorded, ExportsLog.Cleared)
+    topics = (ExportRecord.Recorded, ExportRequest.Requested, ExportsLog.Cleared)
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
-        rows = []
+        sent: list[dict[str, Any]] = []
+        requested: list[dict[str, Any]] = []
         hidden_below = None
         for position, event in batch:
             if isinstance(event, ExportRecord.Recorded):
-                rows.append(_row(position, event))
+                sent.append(_sent_row(position, event))
+                if event.listed:
+                    requested.append(_listed_instance_row(position, event))
+            elif isinstance(event, ExportRequest.Requested):
+                requested.append(_requested_row(position, event))
             elif isinstance(event, ExportsLog.Cleared):
                 hidden_below = position
-        if rows:
-            # One statement for the batch (no per-row round trips, no pipeline mode).
-            conn.execute(
-                "INSERT INTO exports SELECT * FROM jsonb_populate_recordset(NULL::exports, %s)",
-                (Jsonb(rows),),
-            )
+        _insert(conn, "exports", sent)
+        _insert(conn, "requested", requested)
         if hidden_below is not None:
             conn.execute("UPDATE visibility SET hidden_below = %s", (hidden_below,))
 
 
-def _row(position: int, event: Any) -> dict[str, Any]:
+def _insert(conn: psycopg.Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    if rows:  # one statement for the batch (no per-row round trips, no pipeline mode)
+        conn.execute(
+            f"INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, %s)",
+            (Jsonb(rows),),
+        )
+
+
+def _requested_row(position: int, event: Any) -> dict[str, Any]:
+    return {
+        "seq": position,
+        "resource_id": event.resource_id,
+        "level": event.level,
+        "identifiers": event.identifiers,
+        "destination_kind": event.destination_kind,
+        "destination": event.destination,
+        "job_id": event.job_id,
+        "origin": event.origin,
+        "requested_at": event.timestamp.isoformat(),
+    }
+
+
+def _listed_instance_row(position: int, event: Any) -> dict[str, Any]:
+    return {
+        "seq": position,
+        "resource_id": event.instance_id,
+        "level": "Instance",
+        "identifiers": event.identifiers,
+        "destination_kind": event.destination_kind,
+        "destination": event.destination,
+        "job_id": event.job_id,
+        "origin": event.origin,
+        "requested_at": event.timestamp.isoformat(),
+    }
+
+
+def _sent_row(position: int, event: Any) -> dict[str, Any]:
     return {
         "seq": position,
         "instance_id": event.instance_id,

@@ -1,4 +1,5 @@
-"""Reads of the exports read model: Orthanc's /exports, and the audit trail behind it."""
+"""Reads of the exports read model: Orthanc's /exports, and the audit trail behind it (every
+instance sent)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ Row = dict[str, Any]
 def page_exports(
     conn: psycopg.Connection, since: int, limit: int, newest_only: bool = False
 ) -> LogPage:
-    return page_log(conn, "exports.exports", "exports.visibility", since, limit, newest_only)
+    """Orthanc's /exports: the resources store calls named."""
+    return page_log(
+        conn,
+        "exports.requested",
+        "exports.visibility",
+        since,
+        limit,
+        newest_only,
+        empty_last_is_since=True,
+    )
 
 
 @attrs.frozen

@@ -228,6 +228,32 @@ def instances_with_identifiers(conn: psycopg.Connection, resource_ids: list[str]
     return unique
 
 
+def lineage_identifiers(conn: psycopg.Connection, resource_ids: list[str]) -> dict[str, Row]:
+    """Each existing resource's `level` and the DICOM identifiers of its lineage down to it
+    (PatientID, then StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID as its level has)."""
+    rows = _rows(
+        conn,
+        "SELECT r.id, r.level, p.main_tags->>'PatientID' AS patient, "
+        "st.main_tags->>'StudyInstanceUID' AS study, "
+        "se.main_tags->>'SeriesInstanceUID' AS series, r.main_tags->>'SOPInstanceUID' AS sop "
+        "FROM hierarchy.resources r JOIN hierarchy.resources p ON p.id = r.patient_id "
+        "LEFT JOIN hierarchy.resources st ON st.id = r.study_id "
+        "LEFT JOIN hierarchy.resources se ON se.id = r.series_id "
+        "WHERE r.id = ANY(%s)",
+        (resource_ids,),
+    )
+    keys = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+    lineages = {}
+    for row in rows:
+        values = (row["patient"], row["study"], row["series"], row["sop"])
+        identifiers = {key: value or "" for key, value in zip(keys, values, strict=True)}
+        lineages[row["id"]] = {
+            "level": row["level"],
+            "identifiers": dict(list(identifiers.items())[: row["level"] + 1]),
+        }
+    return lineages
+
+
 def instances_by_dicom_keys(
     conn: psycopg.Connection, level: int, keyword: str, values: list[str]
 ) -> list[Row]:

@@ -459,10 +459,14 @@ def test_move_a_study_to_a_known_modality(
         for uid, data in destination.received.items():
             original = http.get(f"/instances/{_instance_id(sent[uid])}/file").content
             assert _dataset_bytes(data) == _dataset_bytes(original)
-        exports = http.get("/exports").json()["Exports"]
-    moved = [e for e in exports if e["SOPInstanceUID"] in sent]
+        audit = http.get("/exports/audit").json()
+        listed = http.get("/exports").json()["Exports"]
+    moved = [e for e in audit if e["SOPInstanceUID"] in sent]
     assert len(moved) == 4
-    assert {(e["RemoteModality"], e["Status"]) for e in moved} == {("dest", "Success")}
+    assert {(e["Destination"], e["Status"], e["Channel"]) for e in moved} == {
+        ("dest", "Success", "DICOM")
+    }
+    assert not [e for e in listed if e["RemoteModality"] == "dest"]  # Orthanc logs no C-MOVE
 
 
 def _dataset_bytes(file_bytes: bytes) -> bytes:
@@ -496,8 +500,8 @@ def test_move_to_a_refusing_destination_reports_every_failure(
     expected = {ds.SOPInstanceUID for ds in stored if ds.SeriesInstanceUID == SERIES_B1}
     assert set(identifier.FailedSOPInstanceUIDList) == expected
     with chronicle.client() as http:
-        exports = http.get("/exports").json()["Exports"]
-    failed = [e for e in exports if e["RemoteModality"] == "refuser"]
+        audit = http.get("/exports/audit").json()
+    failed = [e for e in audit if e["Destination"] == "refuser"]
     assert len(failed) == 2
     assert {e["Status"] for e in failed} == {"Failure"}
 

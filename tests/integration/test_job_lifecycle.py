@@ -12,6 +12,7 @@ from adapters.config import Settings
 from adapters.delivery import Destination
 from adapters.jobs.engine import JobEngine
 from adapters.node import ChronicleNode
+from domain.exports import RequestedExport
 from domain.origin import Channel, Origin
 from tests.support.dicom_factory import make_series
 from tests.support.storage_scp import StorageSCP
@@ -58,6 +59,10 @@ def modality(node: ChronicleNode) -> Destination:
     return Destination("modality", "dest", configuration)
 
 
+def series_request(series: str) -> list[RequestedExport]:
+    return [RequestedExport(series, "Series", {}, "modality", "dest")]
+
+
 def exported(node: ChronicleNode) -> list[tuple[str, bool]]:
     node.consumers.catch_up_read_models()
     with node.db.connection() as conn:
@@ -69,7 +74,7 @@ def test_a_resumed_job_sends_only_what_was_not_delivered(
     node: ChronicleNode, destination: StorageSCP
 ) -> None:
     series, instances = store_series(node, 4)
-    job_id, _ = node.jobs.submit_store(modality(node), [series], {}, ORIGIN)
+    job_id, _ = node.jobs.submit_store(modality(node), series_request(series), {}, ORIGIN)
     node.archive.start_job(job_id)
     node.archive.progress_job(job_id, 50, instances[:2])  # delivered before the pause
     node.archive.pause_job(job_id, ORIGIN)
@@ -85,7 +90,7 @@ def test_a_resumed_job_sends_only_what_was_not_delivered(
 
 def test_a_job_left_running_by_a_crash_fails_clearly_at_start(node: ChronicleNode) -> None:
     series, _ = store_series(node, 1)
-    job_id, _ = node.jobs.submit_store(modality(node), [series], {}, ORIGIN)
+    job_id, _ = node.jobs.submit_store(modality(node), series_request(series), {}, ORIGIN)
     node.archive.start_job(job_id)  # ... and the process dies here
     node.consumers.catch_up_read_models()
 

@@ -99,10 +99,19 @@ def test_synchronous_store_sends_every_instance_and_logs_each_export(
         assert pydicom.dcmread(io.BytesIO(data), force=True).SOPInstanceUID == uid
 
     exports = archive.get("/exports").json()
-    assert [e["ID"] for e in exports["Exports"]] == instances
-    assert {e["RemoteModality"] for e in exports["Exports"]} == {"dest"}
-    assert {e["Status"] for e in exports["Exports"]} == {"Success"}
-    assert exports["Done"] is True and exports["Last"] == exports["Exports"][-1]["Seq"]
+    (entry,) = exports["Exports"]  # Orthanc logs the study the call named, not its instances
+    tags = archive.get(f"/instances/{instances[0]}/simplified-tags").json()
+    assert set(entry) == {
+        "Date", "ID", "Path", "PatientID", "RemoteModality", "ResourceType", "Seq",
+        "StudyInstanceUID",
+    }  # fmt: skip
+    assert entry["ID"] == study and entry["Path"] == f"/studies/{study}"
+    assert entry["ResourceType"] == "Study" and entry["RemoteModality"] == "dest"
+    assert entry["PatientID"] == "EXP1"
+    assert entry["StudyInstanceUID"] == tags["StudyInstanceUID"]
+    assert exports["Done"] is True and exports["Last"] == entry["Seq"]
+    audit = archive.get("/exports/audit").json()
+    assert [(row["ID"], row["Status"]) for row in audit] == [(i, "Success") for i in instances]
     jobs = archive.get("/jobs", params={"expand": ""}).json()
     assert [(j["Type"], j["State"], j["Progress"]) for j in jobs] == [
         ("DicomModalityStore", "Success", 100)
@@ -127,9 +136,11 @@ def test_refusing_destination_fails_the_job_and_logs_the_failures(archive: httpx
     answer = archive.post("/modalities/closed/store", content=study)
     assert answer.status_code == 500
     assert answer.json()["OrthancError"] == "Error in the network protocol"
-    exports = archive.get("/exports").json()["Exports"]
-    assert [(e["ID"], e["Status"]) for e in exports] == [(i, "Failure") for i in instances]
-    assert all(e["Error"] for e in exports)
+    (entry,) = archive.get("/exports").json()["Exports"]  # logged when requested, as Orthanc
+    assert entry["ID"] == study
+    audit = archive.get("/exports/audit").json()
+    assert [(e["ID"], e["Status"]) for e in audit] == [(i, "Failure") for i in instances]
+    assert all(e["Error"] for e in audit)
     (job,) = archive.get("/jobs", params={"expand": ""}).json()
     assert job["State"] == "Failure" and job["ErrorCode"] == 9 and job["ErrorDetails"]
     resubmitted = archive.post(f"/jobs/{job['ID']}/resubmit")
@@ -144,9 +155,9 @@ def test_a_destination_refusing_each_instance_fails_the_job_with_its_status(
     answer = archive.post("/modalities/refusing/store", content=study)
     assert answer.status_code == 500
     assert answer.json()["Details"] == "2 of 2 instances failed"
-    exports = archive.get("/exports").json()["Exports"]
-    assert [(e["ID"], e["Status"]) for e in exports] == [(i, "Failure") for i in instances]
-    assert all("a700" in e["Error"].lower() for e in exports), exports
+    audit = archive.get("/exports/audit").json()
+    assert [(e["ID"], e["Status"]) for e in audit] == [(i, "Failure") for i in instances]
+    assert all("a700" in e["Error"].lower() for e in audit), audit
     assert refusing.received == {}
 
 
@@ -156,7 +167,7 @@ def test_a_destination_closing_mid_transfer_claims_no_partial_success(
     study, instances = upload_study(archive, 3)
     answer = archive.post("/modalities/vanishing/store", content=study)
     assert answer.status_code == 500
-    statuses = {e["ID"]: e["Status"] for e in archive.get("/exports").json()["Exports"]}
+    statuses = {e["ID"]: e["Status"] for e in archive.get("/exports/audit").json()}
     assert set(statuses) == set(instances)
     delivered = {i for i, status in statuses.items() if status == "Success"}
     assert len(delivered) == len(vanishing.received) == 1
@@ -171,7 +182,8 @@ def test_bad_store_requests_change_nothing(archive: httpx.Client) -> None:
     unknown_resource = archive.post("/modalities/dest/store", json=["0" * 8 + "-" * 0])
     assert unknown_resource.status_code == 404
     assert archive.get("/jobs").json() == []
-    assert archive.get("/exports").json()["Exports"] == []
+    assert archive.get("/exports").json() == {"Done": True, "Exports": [], "Last": 0}
+    assert archive.get("/exports/audit").json() == []
     assert archive.get("/jobs/not-a-job").status_code == 404
 
 
@@ -182,8 +194,7 @@ def test_clearing_exports_hides_them_but_the_audit_keeps_everything(
     assert archive.post("/modalities/dest/store", content=study).status_code == 200
     cleared = archive.delete("/exports")
     assert cleared.status_code == 200 and cleared.text == ""
-    after = archive.get("/exports").json()
-    assert after["Exports"] == [] and after["Last"] > 0
+    assert archive.get("/exports").json() == {"Done": True, "Exports": [], "Last": 0}
 
     audit = archive.get("/exports/audit", params={"destination": "dest"}).json()
     assert [row["ID"] for row in audit] == instances
@@ -198,6 +209,49 @@ def test_clearing_exports_hides_them_but_the_audit_keeps_everything(
     assert [row["ID"] for row in rows] == instances
     assert {row["Status"] for row in rows} == {"Success"}
     assert archive.get("/exports/audit", params={"start": "yesterday"}).status_code == 400
+
+
+def test_exports_log_each_named_resource_at_its_level_and_keep_numbering_after_a_clear(
+    archive: httpx.Client,
+) -> None:
+    study, instances = upload_study(archive, 2)
+    tags = archive.get(f"/instances/{instances[0]}/simplified-tags").json()
+    series = archive.get(f"/instances/{instances[0]}").json()["ParentSeries"]
+    patient = archive.get(f"/studies/{study}").json()["ParentPatient"]
+    before = archive.post("/modalities/dest/store", content=study).status_code
+    assert before == 200 and archive.delete("/exports").status_code == 200
+    first_seq = archive.get("/exports/audit").json()[-1]["Seq"]
+
+    named = [instances[1], series, patient]
+    assert archive.post("/modalities/dest/store", json=named).status_code == 200
+    exports = archive.get("/exports").json()
+    entries = exports["Exports"]
+    assert [(e["ResourceType"], e["ID"], e["Path"]) for e in entries] == [
+        ("Instance", instances[1], f"/instances/{instances[1]}"),
+        ("Series", series, f"/series/{series}"),
+        ("Patient", patient, f"/patients/{patient}"),
+    ]
+    lineage = {
+        "PatientID": "EXP1",
+        "StudyInstanceUID": tags["StudyInstanceUID"],
+        "SeriesInstanceUID": tags["SeriesInstanceUID"],
+    }
+    sop = archive.get(f"/instances/{instances[1]}/simplified-tags").json()["SOPInstanceUID"]
+    assert {k: entries[0][k] for k in (*lineage, "SOPInstanceUID")} == {
+        **lineage,
+        "SOPInstanceUID": sop,
+    }
+    assert {k: entries[1].get(k) for k in lineage} == lineage and "SOPInstanceUID" not in entries[1]
+    assert set(entries[2]) & set(lineage) == {"PatientID"} and entries[2]["PatientID"] == "EXP1"
+    seqs = [e["Seq"] for e in entries]
+    assert seqs == sorted(seqs) and seqs[0] > first_seq and exports["Last"] == seqs[-1]
+
+    paged = archive.get("/exports", params={"since": seqs[0], "limit": 1}).json()
+    assert [e["Seq"] for e in paged["Exports"]] == [seqs[1]] and paged["Done"] is False
+    beyond = archive.get("/exports", params={"since": seqs[-1] + 5}).json()
+    assert beyond == {"Done": True, "Exports": [], "Last": seqs[-1] + 5}  # Orthanc echoes since
+    newest = archive.get("/exports", params={"last": ""}).json()
+    assert [e["ID"] for e in newest["Exports"]] == [patient]
 
 
 def wait_for_job(client: httpx.Client, job_id: str, attempts: int = 600) -> dict:

@@ -96,7 +96,9 @@ def test_c_store_from_a_to_b(nodes: tuple[httpx.Client, httpx.Client]) -> None:
         assert _dataset_bytes(received.content) == _dataset_bytes(data)
         assert b.get(f"/instances/{instance_id}/metadata/RemoteAET").text == "A"
     exported = [e["ID"] for e in a.get("/exports").json()["Exports"] if e["RemoteModality"] == "b"]
-    assert exported[-2:] == instances
+    assert exported[-1] == study
+    sent = [e["ID"] for e in a.get("/exports/audit", params={"destination": "b"}).json()]
+    assert sent[-2:] == instances
 
 
 def test_c_move_b_asks_a_for_a_study(nodes: tuple[httpx.Client, httpx.Client]) -> None:
@@ -109,8 +111,8 @@ def test_c_move_b_asks_a_for_a_study(nodes: tuple[httpx.Client, httpx.Client]) -
     )
     assert moved.status_code == 200, moved.text
     assert {i["ID"] for i in b.get(f"/studies/{study}/instances").json()} == set(instances)
-    exports = a.get("/exports").json()["Exports"]
-    assert {e["ID"] for e in exports if e["RemoteModality"] == "b"} >= set(instances)
+    audit = a.get("/exports/audit", params={"destination": "b"}).json()
+    assert {e["ID"] for e in audit} >= set(instances)
 
 
 def test_peers_over_http_both_ways(nodes: tuple[httpx.Client, httpx.Client]) -> None:
@@ -121,8 +123,12 @@ def test_peers_over_http_both_ways(nodes: tuple[httpx.Client, httpx.Client]) -> 
         assert answer.status_code == 200, answer.text
         for instance_id, data in zip(instances, files, strict=True):
             assert receiver.get(f"/instances/{instance_id}/file").content == data
-        logged = [e for e in sender.get("/exports").json()["Exports"] if e["ID"] in instances]
-        assert {(e["RemoteModality"], e["Status"]) for e in logged} == {(peer, "Success")}
+        logged = sender.get("/exports").json()["Exports"][-1]
+        assert (logged["RemoteModality"], logged["ID"]) == (peer, study)
+        audit = sender.get("/exports/audit", params={"destination": peer}).json()
+        sent = [e for e in audit if e["ID"] in instances]
+        assert {(e["DestinationKind"], e["Status"]) for e in sent} == {("peer", "Success")}
+        assert len(sent) == len(instances)
     assert a.get("/peers/b/system").json()["Name"] == "node-b"
 
 
