@@ -55,6 +55,8 @@ def resource_metadata(conn: psycopg.Connection, row: Row) -> dict[str, str]:
         instances = hierarchy.descendants(conn, SERIES, row["id"], INSTANCE)
         if instances:
             values["RemoteAET"] = Origin.from_dict(instances[0]["origin"] or {}).remote_aet
+        if row["expected_instances"] is not None:
+            values["ExpectedNumberOfInstances"] = str(row["expected_instances"])
     values["LastUpdate"] = orthanc_time(row["last_update"])
     return values
 

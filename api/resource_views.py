@@ -11,6 +11,7 @@ from pydicom.datadict import keyword_dict
 from api.dicom_json import TagsFormat
 from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
 from domain.main_tags import LEVELS
+from domain.series_status import series_status
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
 
@@ -44,12 +45,15 @@ def expand_resources(
     """Orthanc's expanded form for each row, with a constant number of queries."""
     parents = [row["id"] for row in rows if row["level"] < INSTANCE]
     children = hierarchy.child_ids(conn, parents)
-    return [_expand(row, children, tag_format) for row in rows]
+    counted = [r["id"] for r in rows if r["level"] == SERIES and r["expected_instances"]]
+    indexes = hierarchy.series_indexes(conn, counted)
+    return [_expand(row, children, indexes, tag_format) for row in rows]
 
 
 def _expand(
     row: Row,
     children: dict[str, list[str]],
+    indexes: dict[str, list[str | None]],
     tag_format: TagsFormat,
 ) -> dict[str, Any]:
     level = row["level"]
@@ -69,7 +73,8 @@ def _expand(
         # As Orthanc: the patient tags of the study's own first instance.
         body["PatientMainDicomTags"] = format_tags(row["patient_main_tags"] or {}, tag_format)
     if level == SERIES:
-        body["ExpectedNumberOfInstances"] = None
-        body["Status"] = "Unknown"
+        expected = row["expected_instances"]
+        body["ExpectedNumberOfInstances"] = expected
+        body["Status"] = series_status(expected, indexes.get(row["id"], []))
     body["Type"] = LEVEL_TYPES[level]
     return dict(sorted(body.items()))

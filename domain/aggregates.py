@@ -27,25 +27,35 @@ from domain.identity import (
 OriginFields = dict[str, str]  # domain.origin.Origin.to_dict()
 
 
+def _expected_instances_unknown(state: dict[str, Any]) -> dict[str, Any]:
+    """Instances stored before v2 did not say how many instances their series expects."""
+    state["dicom"] = {**state["dicom"], "expected_instances": None}
+    return state
+
+
 class Instance(Aggregate):
     """One SOP instance, across every time it was stored and deleted."""
 
     class Stored(Aggregate.Created):
-        class_version = 1
+        class_version = 2
         instance_id: str
         series_id: str
         study_id: str
         patient_id: str
         attachment: dict[str, Any]  # uuid, size, md5 of the file in the storage area
-        dicom: dict[str, Any]  # transfer syntax, SOP class, IndexInSeries, PixelDataOffset
+        # transfer syntax, SOP class, IndexInSeries, PixelDataOffset; since v2 the number of
+        # instances the series expects by this instance's tags (None: they do not say)
+        dicom: dict[str, Any]
         tags: dict[str, dict[str, str]]  # main tags, by level name
         indexed: dict[str, str]  # the other short text tags, for the full-text index
         origin: OriginFields
 
+        upcast_v1_v2 = staticmethod(_expected_instances_unknown)
+
     class StoredAgain(Aggregate.Event):
         """Stored after a delete, or over the live copy when overwriting is configured."""
 
-        class_version = 1
+        class_version = 2
         instance_id: str
         series_id: str
         study_id: str
@@ -56,6 +66,8 @@ class Instance(Aggregate):
         indexed: dict[str, str]
         origin: OriginFields
         replaced_attachment: str | None  # the file overwritten, None after a delete
+
+        upcast_v1_v2 = staticmethod(_expected_instances_unknown)
 
     class Deleted(Aggregate.Event):
         class_version = 1

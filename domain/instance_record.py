@@ -23,6 +23,7 @@ from domain.main_tags import (
     parse_index_in_series,
 )
 from domain.origin import Origin
+from domain.series_status import EXPECTED_INSTANCES_TAGS, expected_instances_from
 
 
 @attrs.frozen
@@ -52,7 +53,13 @@ def describe_instance(
     once: the identifiers, main tags, IndexInSeries and indexed tags all come from it."""
     charset = detect_charset(ds, default_encoding)
     texts = text_tags(ds)
-    wanted = {*texts, *MAIN_TAG_NUMBERS.values(), *IDENTIFIER_TAGS, SOP_CLASS_UID}
+    wanted = {
+        *texts,
+        *MAIN_TAG_NUMBERS.values(),
+        *IDENTIFIER_TAGS,
+        SOP_CLASS_UID,
+        *EXPECTED_INSTANCES_TAGS,
+    }
     values: dict[int, str | None] = {
         tag: main_string_value(ds, tag, charset=charset)
         for tag in ds.keys()  # noqa: SIM118 (iterating a Dataset converts every element)
@@ -76,6 +83,7 @@ def describe_instance(
             "index_in_series": parse_index_in_series(index_text),
             "index_in_series_text": index_text,
             "pixel_data_offset": pixel_data_offset,
+            "expected_instances": expected_instances_from(values),
         },
         tags=main_tags,
         indexed={k: v for k, v in indexed.items() if k not in in_main_tags},

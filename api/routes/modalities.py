@@ -51,6 +51,7 @@ LEVEL_IDENTIFIERS = {
     "Instance": ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "PatientID"),
 }
 MAX_QUERIES = 100  # Orthanc's QueryRetrieveSize
+BINARY_NUMBER_VRS = {"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"}
 
 
 def network_error(exc: Exception) -> OrthancError:
@@ -257,7 +258,23 @@ def _set_query_value(ds: Dataset, key: str, value: Any) -> None:
         vr = dictionary_VR(tag)
     except KeyError:
         vr = "LO"
+    if vr in BINARY_NUMBER_VRS:
+        ds.add_new(tag, vr, _numbers(key, vr, value))
+        return
     ds.add_new(tag, vr, value if value or vr != "SQ" else [])
+
+
+def _numbers(key: str, vr: str, text: str) -> list[int | float] | None:
+    """A binary-number value (Rows: "512") as the numbers it holds; empty asks for the tag."""
+    if not text.strip():
+        return None
+    convert = float if vr in ("FL", "FD") else int
+    try:
+        return [convert(item) for item in text.split("\\")]
+    except ValueError:
+        raise OrthancError(
+            OrthancCode.BAD_FILE_FORMAT, f"Value of {key} is not a {vr} number: {text!r}"
+        ) from None
 
 
 def answer_json(ds: Dataset, tags_format: TagsFormat) -> Any:

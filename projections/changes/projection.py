@@ -13,7 +13,8 @@ from typing import Any
 import psycopg
 
 from domain.aggregates import ChangesLog
-from domain.levels import INSTANCE, LEVEL_NAMES
+from domain.levels import INSTANCE, LEVEL_NAMES, SERIES
+from projections.changes.series_completion import SeriesCompletion
 from projections.lifecycle import (
     LIFECYCLE_EVENTS,
     Kind,
@@ -57,6 +58,7 @@ class ChangesProjection:
         nodes = self._load_nodes(conn, referenced_ids(event for _, event in batch))
         known_before = set(nodes)
         lifecycle = Lifecycle(nodes)
+        completion = SeriesCompletion(conn, batch)
         rows: list[ChangeRow] = []
         hidden_below = None
         for position, event in batch:
@@ -64,8 +66,9 @@ class ChangesProjection:
                 hidden_below = position * SEQ_STRIDE
                 continue
             transitions = order_for_orthanc(lifecycle.apply(position, event))
-            rows.extend(_change_rows(position, transitions))
+            rows.extend(_change_rows(position, transitions, completion.apply(event)))
         self._write_nodes(conn, nodes, known_before)
+        completion.write(conn)
         if rows:
             columns = [list(column) for column in zip(*rows, strict=True)]
             conn.execute(
@@ -125,7 +128,11 @@ def _mark_removed(conn: psycopg.Connection, rows: list[ChangeRow]) -> None:
         )
 
 
-def _change_rows(position: int, transitions: list[Transition]) -> list[ChangeRow]:
+def _change_rows(
+    position: int, transitions: list[Transition], completes_series: bool = False
+) -> list[ChangeRow]:
+    """The event's changes; `completes_series`: the store completed its series, which Orthanc
+    logs after the store's New… changes."""
     rows: list[ChangeRow] = []
     for transition in transitions:
         kind = change_type(transition)
@@ -133,4 +140,8 @@ def _change_rows(position: int, transitions: list[Transition]) -> list[ChangeRow
             continue
         seq = position * SEQ_STRIDE + len(rows)
         rows.append((seq, kind, transition.level, transition.resource_id, transition.timestamp))
+    if completes_series and transitions:
+        event = transitions[0].event
+        seq = position * SEQ_STRIDE + len(rows)
+        rows.append((seq, "CompletedSeries", SERIES, event.series_id, transitions[0].timestamp))
     return rows

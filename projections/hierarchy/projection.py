@@ -49,6 +49,7 @@ COLUMNS = (
     "pixel_data_offset",
     "received_at",
     "origin",
+    "expected_instances",
 )
 
 
@@ -122,6 +123,7 @@ def _new_row(transition: Transition) -> Row:
         patient_main_tags=event.tags.get("Patient", {}) if level == STUDY else None,
         is_stable=False,
         instances_count=1 if level == INSTANCE else 0,
+        expected_instances=event.dicom.get("expected_instances") if level == SERIES else None,
     )
     if level == INSTANCE:
         row.update(

@@ -117,6 +117,18 @@ def computed_counts(conn: psycopg.Connection, level: int, ids: list[str]) -> dic
     return {row["id"]: row for row in rows}
 
 
+def series_indexes(conn: psycopg.Connection, series_ids: list[str]) -> dict[str, list[str | None]]:
+    """The IndexInSeries (as written) of each series' instances, in storage order."""
+    if not series_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT series_id, array_agg(index_in_series_text ORDER BY created_position) "
+        "FROM hierarchy.resources WHERE level = 3 AND series_id = ANY(%s) GROUP BY series_id",
+        (series_ids,),
+    ).fetchall()
+    return {row[0]: list(row[1]) for row in rows}
+
+
 def instances_under(conn: psycopg.Connection, resource_id: str) -> list[Row]:
     """The instances of a resource of any level (empty if there is no such resource)."""
     return _rows(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -21,7 +22,9 @@ def make_instance(
     instance_number: int = 1,
     size: int = 8,
     modality: str = "CT",
+    extra: dict[str, Any] | None = None,
 ) -> bytes:
+    """`extra`: more top-level elements, keyword -> value."""
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.SOPClassUID = CTImageStorage
@@ -50,6 +53,8 @@ def make_instance(
     ds.HighBit = 11
     ds.PixelRepresentation = 0
     ds.PixelData = (np.arange(size * size, dtype=np.uint16) % 4096).tobytes()
+    for keyword, value in (extra or {}).items():
+        setattr(ds, keyword, value)
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
