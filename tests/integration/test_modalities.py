@@ -362,6 +362,21 @@ def test_query_validation(http: httpx.Client) -> None:
     _assert_orthanc_error(response, 500, 9)
 
 
+def test_query_on_binary_number_tags_sends_numbers(
+    http: httpx.Client, remote: RemoteModality
+) -> None:
+    query = {"Level": "Instance", "Query": {"Rows": "512", "Columns": "", "StudyDate": "*"}}
+    response = http.post("/modalities/remote/query", json=query)
+    assert response.status_code == 200, response.text
+    sent = remote.identifiers[-1]
+    assert sent.Rows == 512 and sent["Columns"].VR == "US" and sent.Columns is None
+    assert sent.StudyDate == "*"
+    wrong = http.post(
+        "/modalities/remote/query", json={"Level": "Instance", "Query": {"Rows": "x"}}
+    )
+    assert wrong.status_code == 400, wrong.text
+
+
 def test_deprecated_finds(http: httpx.Client, remote: RemoteModality) -> None:
     patients = http.post("/modalities/remote/find-patient", json={"PatientName": "D*"}).json()
     assert patients == [
