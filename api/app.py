@@ -19,6 +19,7 @@ from api.errors import (
     handle_orthanc_error,
     handle_unexpected,
 )
+from api.method_override import honour_method_override
 from api.operation_ids import operation_id
 from api.routes.changes import changes_handlers
 from api.routes.consumers import consumers_handlers
@@ -40,7 +41,7 @@ def _projection_lag(request, exc: ProjectionLagError):  # type: ignore[no-untype
 
 def create_asgi_app(node: ChronicleNode) -> ASGIApp:
     """What the HTTP server runs: the application behind the outermost guard."""
-    return protect(create_app(node), [node.settings.http_host])
+    return honour_method_override(protect(create_app(node), [node.settings.http_host]))
 
 
 def orthanc_route_handlers() -> list[Any]:

@@ -13,6 +13,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff")]
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CROSS_SITE = {"cross-site", "same-site"}
 
 
 def protect(app: ASGIApp, host_names: Iterable[str] = ()) -> ASGIApp:
@@ -52,11 +53,17 @@ def _refusal(scope: Scope, allowed: set[str]) -> tuple[int, str] | None:
     host = _header(scope, b"host")
     if host is not None and _host_name(host) not in allowed:
         return 421, f"Requests must be addressed to this server, not to {host!r}"
+    if scope.get("method") in SAFE_METHODS:
+        return None
     origin = _header(scope, b"origin")
-    if scope.get("method") not in SAFE_METHODS and origin and origin != "null":
+    if origin and origin != "null":
         origin_host = urlsplit(origin).netloc
         if host is None or origin_host.lower() != host.lower():
             return 403, "Cross-origin writes are refused"
+    # A browser names where a request comes from even when it sends no Origin (a GET that
+    # `?_method=DELETE` turns into a write, from an <img> on another site).
+    if _header(scope, b"sec-fetch-site") in CROSS_SITE:
+        return 403, "Cross-origin writes are refused"
     return None
 
 

@@ -48,12 +48,15 @@ def expected_instances_from(values: Mapping[int, str | None]) -> int | None:
 
 
 def series_status(expected: int | None, indexes: Iterable[str | None]) -> str:
-    """Orthanc's GetSeriesStatus: `indexes` are the IndexInSeries of the series' instances."""
+    """Orthanc's GetSeriesStatus: `indexes` are the IndexInSeries of the series' instances
+    (None for an instance without one, which does not count)."""
     if expected is None:
         return UNKNOWN
     seen: set[int] = set()
     for text in indexes:
-        index = _integer(text.strip() if text is not None else None)
+        if text is None:
+            continue
+        index = _integer(text.strip())
         if index is None:
             return UNKNOWN
         if not 0 < index <= expected or index in seen:

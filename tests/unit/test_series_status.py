@@ -39,7 +39,9 @@ def test_expected_instances(values: dict[int, str], expected: int | None) -> Non
         (None, ["1"], "Unknown"),
         (3, ["1", "2"], "Missing"),
         (3, ["3", "1", "2"], "Complete"),
-        (2, ["1", None], "Unknown"),
+        (2, ["1", None], "Missing"),  # an instance without InstanceNumber does not count
+        (2, [None, "1", "2"], "Complete"),
+        (2, ["1", "x"], "Unknown"),
         (2, ["1", "1"], "Inconsistent"),
         (2, ["0"], "Inconsistent"),
         (2, ["3"], "Inconsistent"),
