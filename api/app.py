@@ -19,6 +19,7 @@ from api.errors import (
     handle_orthanc_error,
     handle_unexpected,
 )
+from api.form_uploads import ChunkStore
 from api.method_override import honour_method_override
 from api.operation_ids import operation_id
 from api.routes.changes import changes_handlers
@@ -68,7 +69,14 @@ def create_app(node: ChronicleNode) -> Litestar:
     parts = ApiParts.of(node)
     return Litestar(
         route_handlers=[orthanc],
-        state=State({"db": parts.db, "storage": parts.storage, "settings": parts.settings}),
+        state=State(
+            {
+                "db": parts.db,
+                "storage": parts.storage,
+                "settings": parts.settings,
+                "upload_chunks": ChunkStore(),
+            }
+        ),
         dependencies=parts.dependencies(),
         exception_handlers={
             OrthancError: handle_orthanc_error,

@@ -15,9 +15,22 @@ from adapters.ingest import Ingestor, IngestResult
 from adapters.node import ReadModelWaiter
 from api.context import rest_origin, settings_of
 from api.errors import OrthancCode, OrthancError
+from api.form_uploads import (
+    ChunkStore,
+    FormPart,
+    chunked_file,
+    form_parts,
+    gunzipped,
+    multipart_boundary,
+)
 from domain.dicom_files import InvalidDicomFile
 
 MAX_ZIP_ENTRIES = 100_000
+
+
+def upload_chunks(request: Request) -> ChunkStore:
+    chunks: ChunkStore = request.app.state.upload_chunks
+    return chunks
 
 
 def result_body(result: IngestResult) -> dict[str, Any]:
@@ -38,8 +51,8 @@ async def upload_instances(
     """Store a DICOM file, or every DICOM file of a ZIP archive.
 
     As Orthanc does, the body is used whatever its Content-Type, a ZIP archive is recognised
-    by its magic bytes, and a multipart/form-data body (Orthanc Explorer's upload form) stores
-    its files and answers with an empty body.
+    by its magic bytes, `Content-Encoding: gzip` is decompressed, and a multipart/form-data
+    body (Orthanc Explorer's upload form) stores its files and answers with an empty body.
     """
     # An async handler running the work in a thread: Litestar 2.25 wraps a sync_to_thread
     # POST handler twice when it returns a Response and shares its path with a GET handler.
@@ -49,11 +62,24 @@ async def upload_instances(
 def _store(
     request: Request, body: bytes, ingestor: Ingestor, wait_for: ReadModelWaiter
 ) -> Response[Any]:
+    boundary = multipart_boundary(request.headers.get("content-type", ""))
+    if boundary is not None:
+        return _upload_multipart(request, form_parts(body, boundary), ingestor, wait_for)
+    return _upload_body(request, body, request.headers.get("content-encoding"), ingestor, wait_for)
+
+
+def _upload_body(
+    request: Request,
+    body: bytes,
+    encoding: str | None,
+    ingestor: Ingestor,
+    wait_for: ReadModelWaiter,
+) -> Response[Any]:
+    """Orthanc's order: a ZIP archive by its magic bytes, then gzip, then a DICOM file."""
     if _is_zip(body):
         return Response(_upload_zip(request, body, ingestor, wait_for))
-    files = _multipart_files(request, body)
-    if files is not None:
-        return _upload_multipart(request, files, ingestor, wait_for)
+    if encoding is not None and encoding.strip().lower() == "gzip":
+        body = gunzipped(body, settings_of(request).max_upload_bytes)
     try:
         result = ingestor.ingest(body, rest_origin(request))
     except InvalidDicomFile as exc:
@@ -68,43 +94,20 @@ def invalid_file_error(exc: InvalidDicomFile) -> OrthancError:
 
 
 def _upload_multipart(
-    request: Request, files: list[bytes], ingestor: Ingestor, wait_for: ReadModelWaiter
+    request: Request, parts: list[FormPart], ingestor: Ingestor, wait_for: ReadModelWaiter
 ) -> Response[bytes]:
-    origin = rest_origin(request)
-    positions = []
-    for data in files:
-        try:
-            positions.append(ingestor.ingest(data, origin).position)
-        except InvalidDicomFile as exc:
-            raise invalid_file_error(exc) from None
-    wait_for(max((p for p in positions if p is not None), default=None))
+    """Each part is uploaded as its own body (with its own Content-Encoding), as Orthanc
+    does; a chunk of a larger file waits for the rest. The answer is empty, as Orthanc's."""
+    limit = settings_of(request).max_upload_bytes
+    announced = chunked_file(request.headers, limit)
+    for part in parts:
+        data: bytes | None = part.content
+        if announced is not None:
+            data = upload_chunks(request).add(announced, part.content)
+        if data is not None:
+            encoding = part.headers.get("content-encoding")
+            _upload_body(request, data, encoding, ingestor, wait_for)
     return Response(b"", status_code=200, media_type="text/plain")
-
-
-def _multipart_files(request: Request, body: bytes) -> list[bytes] | None:
-    """The file parts of a multipart/form-data body, or None for any other body."""
-    content_type = request.headers.get("content-type", "")
-    kind, _, parameters = content_type.partition(";")
-    if kind.strip().lower() != "multipart/form-data":
-        return None
-    boundary = None
-    for parameter in parameters.split(";"):
-        name, _, value = parameter.strip().partition("=")
-        if name.lower() == "boundary":
-            boundary = value.strip().strip('"').encode("latin-1")
-    if not boundary:
-        raise OrthancError(OrthancCode.BAD_REQUEST, "multipart/form-data without a boundary")
-    files = []
-    for part in (b"\r\n" + body).split(b"\r\n--" + boundary)[1:]:
-        if part.startswith(b"--"):
-            break
-        head, separator, content = part.partition(b"\r\n\r\n")
-        if not separator:
-            continue
-        if b"filename=" not in head.lower():
-            continue
-        files.append(content)
-    return files
 
 
 def _upload_zip(

@@ -4,6 +4,7 @@ Orthanc Explorer's chunked uploads."""
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import httpx
@@ -79,3 +80,102 @@ def test_a_page_on_another_site_cannot_fake_a_delete(server: ChronicleProcess) -
             headers={"Sec-Fetch-Site": "same-origin"},
         )
         assert own.status_code == 200 and client.get(f"/instances/{instance}").status_code == 404
+
+
+def multipart(files: list[bytes], boundary: str = "XYZ", gzip_parts: bool = False) -> bytes:
+    body = b""
+    for number, data in enumerate(files):
+        encoding = b"Content-Encoding: gzip\r\n" if gzip_parts else b""
+        body += (
+            f"--{boundary}\r\n".encode()
+            + b'Content-Disposition: form-data; name="files[]"; '
+            + f'filename="f{number}.dcm"\r\n'.encode()
+            + b"Content-Type: application/dicom\r\n"
+            + encoding
+            + b"\r\n"
+            + (gzip.compress(data) if gzip_parts else data)
+            + b"\r\n"
+        )
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def count(client: httpx.Client) -> int:
+    return len(client.get("/instances").json())
+
+
+def test_gzip_encoded_uploads_are_decompressed(server: ChronicleProcess) -> None:
+    data = make_instance("GZIP1")
+    with server.client() as client:
+        answer = client.post(
+            "/instances", content=gzip.compress(data), headers={"Content-Encoding": "GZIP"}
+        )
+        assert answer.status_code == 200, answer.text
+        assert client.get(f"/instances/{answer.json()['ID']}/file").content == data
+        plain = client.post("/instances", content=data, headers={"Content-Encoding": "gzip"})
+        assert plain.status_code == 400  # Orthanc: a 500; the client sent a wrong header
+        assert plain.json()["OrthancStatus"] == 15
+        deflated = gzip.compress(data)[10:-8]
+        deflate = client.post(
+            "/instances", content=deflated, headers={"Content-Encoding": "deflate"}
+        )
+        assert deflate.status_code == 400  # as Orthanc: deflate is not decoded
+        assert count(client) == 1
+
+
+def test_multipart_uploads_as_orthanc_parses_them(server: ChronicleProcess) -> None:
+    files = [make_instance(f"MULTI{n}") for n in range(3)]
+    with server.client() as client:
+        spaced = client.post(
+            "/instances",
+            content=multipart(files[:2]),
+            headers={"Content-Type": "multipart/form-data ; boundary = XYZ"},
+        )
+        assert (spaced.status_code, spaced.content) == (200, b"")
+        quoted = client.post(
+            "/instances",
+            content=multipart(files[2:], gzip_parts=True),
+            headers={"Content-Type": 'multipart/form-data; boundary="XYZ"'},
+        )
+        assert quoted.status_code == 200
+        assert count(client) == 3
+        bad = client.post(
+            "/instances",
+            content=multipart([b"not dicom"]),
+            headers={"Content-Type": "multipart/form-data; boundary=XYZ"},
+        )
+        assert bad.status_code == 400 and bad.json()["OrthancStatus"] == 15
+        assert count(client) == 3
+
+
+def test_orthanc_explorer_chunked_uploads(server: ChronicleProcess) -> None:
+    data = make_instance("CHUNKED")
+    half = len(data) // 2
+    headers = {
+        "Content-Type": "multipart/form-data; boundary=JQB",
+        "X-Requested-With": "XMLHttpRequest",
+        "X-File-Name": "y.dcm",
+        "X-File-Size": str(len(data)),
+        "Origin": server.url,
+    }
+    with server.client() as client:
+        first = client.post("/instances", content=multipart([data[:half]], "JQB"), headers=headers)
+        assert first.status_code == 200 and count(client) == 0
+        second = client.post("/instances", content=multipart([data[half:]], "JQB"), headers=headers)
+        assert second.status_code == 200 and count(client) == 1
+
+        for name, value, details in (
+            ("X-Requested-With", "Foo", 'should be "XMLHttpRequest"'),
+            ("X-File-Size", "abc", "is not an integer"),
+            ("X-File-Size", "-1", "has negative value"),
+        ):
+            wrong = client.post(
+                "/instances", content=multipart([data], "JQB"), headers={**headers, name: value}
+            )
+            assert wrong.status_code == 400, wrong.text
+            assert details in wrong.json()["Details"] and wrong.json()["OrthancStatus"] == 9
+        foreign = client.post(
+            "/instances",
+            content=multipart([data], "JQB"),
+            headers={**headers, "Origin": "http://evil.example"},
+        )
+        assert foreign.status_code == 403
