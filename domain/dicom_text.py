@@ -197,6 +197,40 @@ class Charset:
     code_extensions: bool = False
 
 
+# The SpecificCharacterSet Orthanc writes for each of its encodings (none for Windows1251).
+_TERMS = {
+    Encoding.ASCII: "ISO_IR 6",
+    Encoding.UTF8: "ISO_IR 192",
+    Encoding.LATIN1: "ISO_IR 100",
+    Encoding.LATIN2: "ISO_IR 101",
+    Encoding.LATIN3: "ISO_IR 109",
+    Encoding.LATIN4: "ISO_IR 110",
+    Encoding.LATIN5: "ISO_IR 148",
+    Encoding.CYRILLIC: "ISO_IR 144",
+    Encoding.ARABIC: "ISO_IR 127",
+    Encoding.GREEK: "ISO_IR 126",
+    Encoding.HEBREW: "ISO_IR 138",
+    Encoding.THAI: "ISO_IR 166",
+    Encoding.JAPANESE: "ISO_IR 13",
+    Encoding.CHINESE: "GB18030",
+    Encoding.KOREAN: "ISO 2022 IR 149",
+    Encoding.JAPANESE_KANJI: "ISO 2022 IR 87",
+    Encoding.SIMPLIFIED_CHINESE: "ISO 2022 IR 58",
+}
+
+
+def specific_character_set(encoding: Encoding) -> str | None:
+    """The (0008,0005) term Orthanc writes for a dataset it encodes in `encoding`."""
+    return _TERMS.get(encoding)
+
+
+def representable(text: str, encoding: Encoding) -> str:
+    """`text` without the characters `encoding` cannot hold, as Orthanc drops them when it
+    writes a dataset in that encoding (and in plain ASCII when no term names it)."""
+    codec = _CODECS.get(encoding, "ascii") if encoding in _TERMS else "ascii"
+    return text.encode(codec, errors="ignore").decode(codec)
+
+
 def parse_encoding(name: str | Encoding) -> Encoding:
     """An Orthanc "DefaultEncoding" value (case-insensitive), e.g. "Latin1"."""
     for encoding in Encoding:

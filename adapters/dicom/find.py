@@ -3,7 +3,6 @@ answer datasets. Matching itself is projections.hierarchy.matching (never files)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -14,13 +13,25 @@ from pydicom.dataelem import DataElement
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
 
+from domain.dicom_text import Encoding, format_tag, representable, specific_character_set
 from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
 from projections.hierarchy import matching, queries
 from projections.hierarchy.matching import Constraint, Match, ResourceQuery
 
-QUERY_LEVELS = {"PATIENT": PATIENT, "STUDY": STUDY, "SERIES": SERIES, "IMAGE": INSTANCE}
-QUERY_LEVELS["INSTANCE"] = INSTANCE
-UTF8 = "ISO_IR 192"
+# Orthanc's StringToResourceType, applied to the upper-cased QueryRetrieveLevel.
+QUERY_LEVELS = {
+    "PATIENT": PATIENT,
+    "PATIENTS": PATIENT,
+    "STUDY": STUDY,
+    "STUDIES": STUDY,
+    "SERIES": SERIES,
+    "INSTANCE": INSTANCE,
+    "INSTANCES": INSTANCE,
+    "IMAGE": INSTANCE,
+    "IMAGES": INSTANCE,
+}
+# Orthanc refuses `*` and `?` in a constraint on a tag of any other VR (a date, a UID…).
+WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"}
 _NOT_ANSWERED = {0x00080005, 0x00080052}  # SpecificCharacterSet, QueryRetrieveLevel
 
 
@@ -52,10 +63,11 @@ def element_text(element: DataElement) -> str:
 
 
 def parse_query(identifier: Dataset) -> Query:
-    level_text = str(identifier.get("QueryRetrieveLevel", "") or "").strip().upper()
-    if level_text not in QUERY_LEVELS:
+    """`level_text` keeps the level as the peer wrote it: Orthanc's answers echo it."""
+    level_text = str(identifier.get("QueryRetrieveLevel", "") or "").strip()
+    if level_text.upper() not in QUERY_LEVELS:
         raise InvalidQuery(f"unsupported QueryRetrieveLevel {level_text!r}")
-    level = QUERY_LEVELS[level_text]
+    level = QUERY_LEVELS[level_text.upper()]
     constraints: list[Constraint] = []
     requested: list[DataElement] = []
     for element in identifier:
@@ -74,7 +86,10 @@ def _constraints(element: DataElement, level: int) -> list[Constraint]:
         text = element_text(element)
     except (ValueError, TypeError):
         return []
-    return matching.constraints_for(keyword_for_tag(element.tag), _vr(element), text, level)
+    vr = _vr(element)
+    if ("*" in text or "?" in text) and vr not in WILDCARD_VRS:
+        raise InvalidQuery(f"Wildcards are not allowed on tag {format_tag(element.tag)}")
+    return matching.constraints_for(keyword_for_tag(element.tag), vr, text, level)
 
 
 def _vr(element: DataElement) -> str:
@@ -88,14 +103,20 @@ def find_matches(conn: psycopg.Connection, query: Query) -> list[Match]:
     return matching.find(conn, query.resources)
 
 
-def answer_dataset(query: Query, match: Match, retrieve_aet: str) -> Dataset:
+def answer_dataset(
+    query: Query, match: Match, retrieve_aet: str, encoding: Encoding = Encoding.LATIN1
+) -> Dataset:
+    """As Orthanc answers: in its DefaultEncoding (`encoding`), whatever the files' or the
+    query's character set, characters that encoding cannot hold left out."""
     answer = Dataset()
+    term = specific_character_set(encoding)
+    if term is not None:
+        answer.SpecificCharacterSet = term
     answer.QueryRetrieveLevel = query.level_text
     answer.RetrieveAETitle = retrieve_aet
     for element in query.requested:
-        _set_answer(answer, element, match.values.get(keyword_for_tag(element.tag), ""))
-    if _needs_utf8(answer):
-        answer.SpecificCharacterSet = UTF8
+        value = match.values.get(keyword_for_tag(element.tag), "")
+        _set_answer(answer, element, representable(value, encoding) if value else value)
     return answer
 
 
@@ -111,16 +132,6 @@ def _set_answer(answer: Dataset, element: DataElement, value: str) -> None:
         answer.add_new(tag, vr, value)
     except (ValueError, TypeError, OverflowError):
         answer.add_new(tag, vr, "")
-
-
-def _needs_utf8(answer: Dataset) -> bool:
-    return any(not element_text(element).isascii() for element in answer if element.VR != "SQ")
-
-
-def run_find(conn: psycopg.Connection, identifier: Dataset, retrieve_aet: str) -> Iterator[Dataset]:
-    query = parse_query(identifier)
-    for match in find_matches(conn, query):
-        yield answer_dataset(query, match, retrieve_aet)
 
 
 # --- C-MOVE / C-GET: which instances -----------------------------------------------------------

@@ -39,6 +39,7 @@ from pynetdicom.sop_class import (
 from adapters.dicom import find, scp_retrieve
 from adapters.dicom.sockets import set_nodelay
 from domain.dicom_files import InvalidDicomFile
+from domain.dicom_text import parse_encoding
 from domain.origin import Channel, Origin
 from domain.remote_nodes import MODALITY
 from projections.configuration.queries import list_nodes
@@ -66,7 +67,6 @@ OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
 PROCESSING_FAILURE = 0xC001
 FIND_UNABLE_TO_PROCESS = 0xC000
-IDENTIFIER_DOES_NOT_MATCH = 0xA900
 # Retired storage SOP classes DCMTK (hence Orthanc) accepts and pynetdicom does not know.
 RETIRED_STORAGE = (
     "1.2.840.10008.5.1.1.30",  # Hardcopy Grayscale Image
@@ -377,13 +377,14 @@ class DicomServer:
         if not access.allows("find"):
             yield REFUSED, None
             return
+        encoding = parse_encoding(self.settings.default_encoding)
         try:
             with self.node.db.connection() as conn:
                 query = find.parse_query(event.identifier)
                 matches = find.find_matches(conn, query)
-        except find.InvalidQuery as exc:
+        except find.InvalidQuery as exc:  # Orthanc: "unable to process" too
             log.warning("C-FIND from AET %r: %s", access.calling_aet, exc)
-            yield IDENTIFIER_DOES_NOT_MATCH, None
+            yield FIND_UNABLE_TO_PROCESS, None
             return
         except Exception as exc:
             log.error("C-FIND from AET %r failed: %s", access.calling_aet, type(exc).__name__)
@@ -393,7 +394,7 @@ class DicomServer:
             if event.is_cancelled:
                 yield 0xFE00, None
                 return
-            yield PENDING, find.answer_dataset(query, match, self.settings.dicom_aet)
+            yield PENDING, find.answer_dataset(query, match, self.settings.dicom_aet, encoding)
 
 
 def _quiet_pynetdicom() -> None:

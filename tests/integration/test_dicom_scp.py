@@ -326,14 +326,16 @@ def test_find_patients_with_wildcards_and_counters(
     assert answer.PatientBirthDate == "19800102"
 
 
-def test_find_patient_with_question_mark_and_utf8_answer(
+def test_find_patient_with_question_mark_answered_in_the_default_encoding(
     chronicle: ChronicleProcess, stored: list[Dataset]
 ) -> None:
+    """As Orthanc 1.10.1: every answer is in DefaultEncoding (Latin1 here), whatever the
+    stored file's character set (UTF-8 for P-B)."""
     answers = _find(chronicle, _query("PATIENT", PatientID="P-?", PatientName=""), "patient")
     names = {a.PatientID: a for a in answers}
     assert set(names) == {"P-A", "P-B"}
     assert str(names["P-B"].PatientName) == "Müller^Jürgen"
-    assert names["P-B"].SpecificCharacterSet == "ISO_IR 192"
+    assert {a.SpecificCharacterSet for a in answers} == {"ISO_IR 100"}
 
 
 def test_find_studies_by_date_range_and_computed_attributes(
@@ -359,7 +361,7 @@ def test_find_studies_by_date_range_and_computed_attributes(
     assert study.SOPClassesInStudy == CTImageStorage
     assert study.InstitutionName == ""
     assert answers[STUDY_C].StudyDescription == "third"
-    assert "SpecificCharacterSet" not in study
+    assert study.SpecificCharacterSet == "ISO_IR 100"
     open_ended = _query("STUDY", StudyDate="20240201-", StudyInstanceUID="")
     assert [a.StudyInstanceUID for a in _find(chronicle, open_ended)] == [STUDY_C]
     until = _query("STUDY", StudyDate="-20231231", PatientID="P-?", StudyInstanceUID="")
@@ -423,7 +425,55 @@ def test_find_refuses_a_missing_level(chronicle: ChronicleProcess, stored: list[
         s.Status for s, _ in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind)
     ]
     assoc.release()
-    assert statuses and statuses[-1] >= 0xA000
+    assert statuses == [0xC000]  # as Orthanc: unable to process
+
+
+def test_find_levels_as_orthanc_accepts_them_and_echoes_them(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    for level in ("IMAGES", "image", "Instances"):
+        query = _query(level, SeriesInstanceUID=SERIES_A1, SOPInstanceUID="")
+        answers = _find(chronicle, query)
+        assert len(answers) == 3, level
+        assert {a.QueryRetrieveLevel for a in answers} == {level}
+    studies = _find(chronicle, _query("studies", PatientID="P-A", StudyInstanceUID=""))
+    assert {a.StudyInstanceUID for a in studies} == {STUDY_A, STUDY_C}
+    assert _find_statuses(chronicle, _query("FOO", PatientID="P-A")) == [0xC000]
+
+
+def test_find_counters_of_another_level_are_answered_empty(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    query = _query(
+        "SERIES",
+        SeriesInstanceUID=SERIES_A1,
+        NumberOfPatientRelatedStudies="",
+        NumberOfStudyRelatedInstances="",
+        ModalitiesInStudy="",
+        NumberOfSeriesRelatedInstances="",
+    )
+    (answer,) = _find(chronicle, query)
+    assert answer.NumberOfSeriesRelatedInstances == 3
+    for keyword in ("NumberOfPatientRelatedStudies", "NumberOfStudyRelatedInstances",
+                    "ModalitiesInStudy"):  # fmt: skip
+        assert keyword in answer and answer[keyword].value in (None, ""), keyword
+
+
+def test_find_refuses_wildcards_where_orthanc_does(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    for constraint in ({"StudyDate": "*"}, {"StudyDate": "2024*"}, {"StudyInstanceUID": "1.2*"}):
+        assert _find_statuses(chronicle, _query("STUDY", **constraint)) == [0xC000], constraint
+    assert _find(chronicle, _query("STUDY", StudyDate="20240101-", StudyInstanceUID=""))
+
+
+def _find_statuses(chronicle: ChronicleProcess, query: Dataset) -> list[int]:
+    assoc = _associate(chronicle, [StudyRootQueryRetrieveInformationModelFind])
+    try:
+        found = assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind)
+        return [s.Status for s, _ in found if s.Status not in (0xFF00, 0xFF01)]
+    finally:
+        assoc.release()
 
 
 # --- C-MOVE, C-GET ----------------------------------------------------------------------------
