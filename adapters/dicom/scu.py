@@ -53,11 +53,22 @@ PENDING = {0xFF00, 0xFF01}
 
 
 class DicomNetworkError(RuntimeError):
-    """The association failed (refused, rejected, aborted, timed out...): `reason` says why."""
+    """The association failed (refused, rejected, aborted, timed out...): `reason` says why.
+    `dimse_status`: the remote answered the request with that failure status."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, dimse_status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.dimse_status = dimse_status
+
+
+# How Orthanc describes C-FIND failure statuses in its errors.
+FIND_FAILURES = {
+    0xA700: "out of resources",
+    0xA900: "identifier does not match SOP class",
+    0xC000: "unable to process - invalid query ?",
+    0xFE00: "matching terminated due to cancel request",
+}
 
 
 def status_text(status: int) -> str:
@@ -417,6 +428,13 @@ def _check_final(status: Dataset | None, service: str, modality: dict[str, Any])
         raise DicomNetworkError(
             f'{service} to AET "{modality["AET"]}": no response (timeout, abort or closed '
             "connection)"
+        )
+    if service == "C-FIND" and int(code) not in (0x0000, *PENDING):
+        description = FIND_FAILURES.get(int(code), "unknown status")
+        raise DicomNetworkError(
+            f'C-FIND SCU to AET "{modality["AET"]}" has failed with DIMSE status '
+            f"0x{int(code):04X} ({description})",
+            dimse_status=int(code),
         )
     if int(code) not in (0x0000, *STORE_WARNINGS):
         comment = str(getattr(status, "ErrorComment", "") or "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from collections import OrderedDict
@@ -23,8 +24,10 @@ from api.dicom_json import TagsFormat, full_tags, to_format
 from api.errors import OrthancCode, OrthancError, not_found_without_body
 from api.params import present, tags_format
 from domain.archive import Archive
-from domain.dicom_text import UnknownDicomTag, parse_tag
+from domain.dicom_text import UnknownDicomTag, format_tag, parse_tag, tag_name
+from domain.levels import level_number
 from domain.modality_config import ConfigProblem, RemoteNodeConfigError, normalise_modality
+from domain.query_modules import query_tags
 from domain.remote_nodes import MODALITY
 from projections.configuration.queries import get_node, list_nodes
 
@@ -44,17 +47,28 @@ MODALITY_ROUTES = [
     "store-straight",
 ]
 LEVELS = {"patient": "Patient", "study": "Study", "series": "Series", "instance": "Instance"}
+# The keys Orthanc's SCU asks at each level (and those of the levels above).
 LEVEL_IDENTIFIERS = {
     "Patient": ("PatientID",),
     "Study": ("StudyInstanceUID", "AccessionNumber", "PatientID"),
-    "Series": ("SeriesInstanceUID", "StudyInstanceUID", "PatientID"),
-    "Instance": ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "PatientID"),
+    "Series": ("SeriesInstanceUID", "StudyInstanceUID", "AccessionNumber", "PatientID"),
+    "Instance": (
+        "SOPInstanceUID",
+        "SeriesInstanceUID",
+        "StudyInstanceUID",
+        "AccessionNumber",
+        "PatientID",
+    ),
 }
 MAX_QUERIES = 100  # Orthanc's QueryRetrieveSize
+log = logging.getLogger(__name__)
 BINARY_NUMBER_VRS = {"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"}
 
 
 def network_error(exc: Exception) -> OrthancError:
+    """A remote that answered a query with a failure status is a 422, as in Orthanc."""
+    if isinstance(exc, DicomNetworkError) and exc.dimse_status is not None:
+        return OrthancError(OrthancCode.NETWORK_PROTOCOL, str(exc), 422)
     return OrthancError(OrthancCode.NETWORK_PROTOCOL, str(exc))
 
 
@@ -232,19 +246,37 @@ def echo_tool(request: Request, dicom_client: DicomClient, body: bytes) -> dict[
 
 
 def identifier(query: Any, level: str | None, normalize: bool = True) -> Dataset:
-    """A C-FIND identifier from Orthanc's {"tag or name": "value"} filter."""
+    """A C-FIND identifier from Orthanc's {"tag or name": "value"} filter (just the filter
+    without `level`). Normalised as Orthanc does: tags outside the level's modules are left
+    out (with a warning), the identifiers of the level and above asked for."""
     if not isinstance(query, dict):
         raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "Query must be a JSON object")
     ds = Dataset()
     for key, value in query.items():
         _set_query_value(ds, key, value)
-    if level is not None:
-        ds.QueryRetrieveLevel = "IMAGE" if level == "Instance" else level.upper()
-        if normalize:
-            for keyword in LEVEL_IDENTIFIERS[level]:
-                if keyword not in ds:
-                    setattr(ds, keyword, "")
+    if level is None:
+        return ds
+    if normalize:
+        allowed = query_tags(level_number(level))
+        for tag in [tag for tag in ds.keys() if tag not in allowed]:  # noqa: SIM118
+            log.warning("Tag not allowed for this C-Find level, will be ignored: (%s)",
+                        format_tag(tag))  # fmt: skip
+            del ds[tag]
+    ds.QueryRetrieveLevel = "IMAGE" if level == "Instance" else level.upper()
+    for keyword in LEVEL_IDENTIFIERS[level]:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
     return ds
+
+
+def filter_tags(query: dict[str, Any]) -> dict[str, Any]:
+    """The filter of a query (already checked by identifier()) in Orthanc's full tags: every
+    value a string, as Orthanc keeps it."""
+    full = {}
+    for key, value in query.items():
+        tag = parse_tag(key)
+        full[format_tag(tag)] = {"Name": tag_name(tag), "Type": "String", "Value": value}
+    return dict(sorted(full.items()))
 
 
 def _set_query_value(ds: Dataset, key: str, value: Any) -> None:
@@ -287,9 +319,14 @@ def _find(
     if model != "worklist":
         model = "patient" if ds.get("QueryRetrieveLevel") == "PATIENT" else "study"
     try:
-        return dicom_client.find(modality, ds, model)
+        answers = dicom_client.find(modality, ds, model)
     except DicomNetworkError as exc:
         raise network_error(exc) from None
+    if ds.get("QueryRetrieveLevel") == "IMAGE":
+        for answer in answers:  # Orthanc keeps each instance answer as a file: with its meta
+            if "SOPInstanceUID" in answer and "MediaStorageSOPInstanceUID" not in answer:
+                answer.MediaStorageSOPInstanceUID = answer.SOPInstanceUID
+    return answers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +337,7 @@ def _find(
 class QueryResult:
     modality: str
     level: str
-    query: Dataset
+    query: dict[str, Any]  # the filter as the client gave it, in full tags (/query)
     answers: list[Dataset]
 
 
@@ -358,12 +395,13 @@ def query_modality(
 ) -> dict[str, Any]:
     options = json_object(body)
     level = _level(options.get("Level"))
-    ds = identifier(options.get("Query", {}), level, options.get("Normalize", True) is not False)
+    fields = options.get("Query", {})
+    ds = identifier(fields, level, options.get("Normalize", True) is not False)
     modality = with_timeout(modality_of(request, name), options)
     if options.get("LocalAet") and not modality.get("LocalAet"):
         modality = {**modality, "LocalAet": str(options["LocalAet"])}
     answers = _find(dicom_client, modality, ds)
-    query_id = registry(request).add(QueryResult(name, level, ds, answers))
+    query_id = registry(request).add(QueryResult(name, level, filter_tags(fields), answers))
     return {"ID": query_id, "Path": f"/queries/{query_id}"}
 
 
@@ -461,8 +499,9 @@ def _child_query_handler(suffix: str, level: str) -> HTTPRouteHandler:
                 query.setdefault(keyword, str(value))
         ds = identifier(query, level, options.get("Normalize", True) is not False)
         modality = with_timeout(modality_of(request, parent.modality), options)
+        answers = _find(dicom_client, modality, ds)
         child_id = registry(request).add(
-            QueryResult(parent.modality, level, ds, _find(dicom_client, modality, ds))
+            QueryResult(parent.modality, level, filter_tags(query), answers)
         )
         return {"ID": child_id, "Path": f"/queries/{child_id}"}
 
@@ -483,7 +522,7 @@ def query_modality_name(request: Request, query_id: str) -> Response[bytes]:
 def query_filter(
     request: Request, query_id: str, short: str | None = None, simplify: str | None = None
 ) -> Any:
-    return answer_json(registry(request).get(query_id).query, tags_format(simplify, short))
+    return to_format(registry(request).get(query_id).query, tags_format(simplify, short))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -74,6 +74,9 @@ class RemoteModality:
     def _on_find(self, event: Any) -> Iterator[tuple[int, Dataset | None]]:
         query = event.identifier
         self.identifiers.append(query)
+        if "StudyDate" in query and "*" in str(query.StudyDate):
+            yield 0xC000, None  # as Orthanc's SCP: no wildcard on a date
+            return
         for answer in self.answers.get(query.get("QueryRetrieveLevel", "WORKLIST"), []):
             yield 0xFF00, answer
 
@@ -362,19 +365,47 @@ def test_query_validation(http: httpx.Client) -> None:
     _assert_orthanc_error(response, 500, 9)
 
 
+def test_queries_are_normalised_as_orthanc_normalises_them(
+    http: httpx.Client, remote: RemoteModality
+) -> None:
+    """Orthanc 1.10.1 leaves out what is not in the level's modules (Rows, at any level), and
+    asks the identifiers of the level and above; /query shows the filter as given."""
+    query = {"Level": "Series", "Query": {"Rows": "", "Modality": "CT"}}
+    response = http.post("/modalities/remote/query", json=query)
+    assert response.status_code == 200, response.text
+    sent = remote.identifiers[-1]
+    assert sorted(e.keyword for e in sent) == [
+        "AccessionNumber", "Modality", "PatientID", "QueryRetrieveLevel", "SeriesInstanceUID",
+        "StudyInstanceUID",
+    ]  # fmt: skip
+    shown = http.get(f"/queries/{response.json()['ID']}/query", params={"simplify": ""})
+    assert shown.json() == {"Modality": "CT", "Rows": ""}
+
+
 def test_query_on_binary_number_tags_sends_numbers(
     http: httpx.Client, remote: RemoteModality
 ) -> None:
-    query = {"Level": "Instance", "Query": {"Rows": "512", "Columns": "", "StudyDate": "*"}}
+    query = {"Level": "Instance", "Query": {"Rows": "512", "Columns": ""}, "Normalize": False}
     response = http.post("/modalities/remote/query", json=query)
     assert response.status_code == 200, response.text
     sent = remote.identifiers[-1]
     assert sent.Rows == 512 and sent["Columns"].VR == "US" and sent.Columns is None
-    assert sent.StudyDate == "*"
     wrong = http.post(
         "/modalities/remote/query", json={"Level": "Instance", "Query": {"Rows": "x"}}
     )
     assert wrong.status_code == 400, wrong.text
+
+
+def test_a_query_the_remote_refuses_is_a_422(http: httpx.Client, remote: RemoteModality) -> None:
+    refused = http.post(
+        "/modalities/remote/query", json={"Level": "Study", "Query": {"StudyDate": "*"}}
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["OrthancStatus"] == 9
+    assert refused.json()["Details"] == (
+        'C-FIND SCU to AET "REMOTE" has failed with DIMSE status 0xC000 '
+        "(unable to process - invalid query ?)"
+    )
 
 
 def test_deprecated_finds(http: httpx.Client, remote: RemoteModality) -> None:
