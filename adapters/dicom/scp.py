@@ -21,7 +21,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from pydicom.uid import AllTransferSyntaxes
+from pydicom.uid import (
+    AllTransferSyntaxes,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 from pynetdicom import AE, AllStoragePresentationContexts, _config, evt, register_uid
 from pynetdicom.presentation import PresentationContext, build_context
 from pynetdicom.service_class import ServiceClass, StorageServiceClass
@@ -197,13 +203,28 @@ class AssociationAccess:
 # --- presentation contexts --------------------------------------------------------------------
 
 
+# The order Orthanc accepts a storage context's syntaxes in, whatever the proposer's order;
+# the other (compressed) syntaxes follow.
+PREFERRED_SYNTAXES = (
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+)
+
+
 def accepted_transfer_syntaxes(patterns: list[str]) -> list[str]:
-    """The transfer syntaxes pydicom knows that match the configured UIDs or '*' patterns."""
-    return [
+    """The transfer syntaxes pydicom knows that match the configured UIDs or '*' patterns,
+    in the order of preference Orthanc accepts them in."""
+    matching = [
         str(uid)
         for uid in AllTransferSyntaxes
         if any(fnmatch.fnmatchcase(str(uid), p.strip()) for p in patterns)
     ]
+    preferred = [str(uid) for uid in PREFERRED_SYNTAXES]
+    return sorted(
+        matching, key=lambda uid: preferred.index(uid) if uid in preferred else len(preferred)
+    )
 
 
 def _storage_context(sop_class: str, syntaxes: list[str]) -> PresentationContext:

@@ -127,7 +127,11 @@ class Retrieval:
 
     def _dataset(self, item: InstanceToSend) -> Dataset:
         try:
-            return dcmread(self.server.node.storage.path_of(item.file_uuid))
+            # force: a file received without its meta header is stored as it came
+            ds = dcmread(self.server.node.storage.path_of(item.file_uuid), force=True)
+            if "TransferSyntaxUID" not in ds.file_meta and item.transfer_syntax:
+                ds.file_meta.TransferSyntaxUID = UID(item.transfer_syntax)
+            return ds
         except Exception as exc:
             log.error(
                 "%s: cannot read the file of instance %s: %s",

@@ -661,6 +661,30 @@ def test_dcmtk_echo_store_find_move_get(
     assert dcmread(files[0]).SOPInstanceUID == uid
 
 
+def test_getscu_receives_explicit_little_endian_as_from_orthanc(
+    chronicle: ChronicleProcess, tmp_path: Path
+) -> None:
+    """getscu proposes Explicit LE, Big Endian and Implicit LE in one context; Orthanc accepts
+    Explicit LE first, so even a file stored as Implicit VR arrives as Explicit VR."""
+    implicit = corpus_path("TransferSyntaxes/1.2.840.10008.1.2.dcm")
+    with chronicle.client() as http:
+        assert http.post("/instances", content=implicit.read_bytes()).status_code == 200
+    ds = dcmread(implicit, force=True)
+    output = tmp_path / "got-explicit"
+    output.mkdir()
+    get = _run(
+        _dcmtk("getscu"), "-S", "-od", str(output), "-k", "QueryRetrieveLevel=IMAGE",
+        "-k", f"StudyInstanceUID={ds.StudyInstanceUID}",
+        "-k", f"SeriesInstanceUID={ds.SeriesInstanceUID}",
+        "-k", f"SOPInstanceUID={ds.SOPInstanceUID}", *_endpoint(chronicle),
+    )  # fmt: skip
+    assert get.returncode == 0, get.stderr
+    (received,) = [dcmread(path) for path in output.iterdir()]
+    assert received.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert received.SOPInstanceUID == ds.SOPInstanceUID
+    assert received.PixelData == ds.PixelData
+
+
 def test_unknown_sop_classes_and_unknown_aets_when_configured(
     tmp_path: Path, database_url: str
 ) -> None:
