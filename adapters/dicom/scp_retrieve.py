@@ -23,6 +23,7 @@ from pynetdicom.sop_class import Verification
 from adapters.delivery import Delivered, DeliveryAudit, Destination
 from adapters.dicom import find
 from adapters.dicom.find import InstanceToSend
+from adapters.jobs import store
 from domain.origin import Channel, Origin
 
 if TYPE_CHECKING:
@@ -186,6 +187,11 @@ def on_move(server: DicomServer, event: evt.Event) -> Iterator[Any]:
         yield None, None
         return
     instances = _instances(server, event.identifier)
+    if not server.settings.synchronous_cmove:
+        yield modality.host, modality.port  # never associated with: no sub-operation here
+        _submit_move_job(server, event, access, modality.name, instances)
+        yield 0
+        return
     retrieval = Retrieval(server, access, instances, modality.name, modality.aet, "C-MOVE")
     yield modality.host, modality.port, _sub_association_kwargs(modality.aet, instances, retrieval)
     yield len(instances)
@@ -199,6 +205,32 @@ def on_move(server: DicomServer, event: evt.Event) -> Iterator[Any]:
             retrieval.fail_all(
                 f"could not associate with {modality.aet} at {modality.host}:{modality.port}"
             )
+
+
+def _submit_move_job(
+    server: DicomServer,
+    event: evt.Event,
+    access: AssociationAccess,
+    destination: str,
+    instances: list[InstanceToSend],
+) -> None:
+    """Orthanc with SynchronousCMove false: the move becomes a DicomModalityStore job, seen in
+    /jobs, and the SCU is told it succeeded at once."""
+    origin = Origin(
+        Channel.DICOM,
+        remote_ip=access.remote_ip,
+        remote_aet=access.calling_aet,
+        called_aet=access.called_aet,
+    )
+    options = {"MoveOriginatorAet": access.calling_aet, "MoveOriginatorID": event.message_id}
+    parameters = store.parameters(
+        Destination("modality", destination, {}),
+        [item.instance_id for item in instances],
+        options,
+        description=store.C_MOVE,
+    )
+    _, position = server.node.jobs.submit(store.STORE_TO_MODALITY, parameters, origin)
+    server.node.wait_for(position, ("jobs",))  # in /jobs once the SCU hears of success
 
 
 def _sub_association_kwargs(

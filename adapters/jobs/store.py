@@ -20,13 +20,23 @@ def job_type_for(destination: Destination) -> str:
     return STORE_TO_MODALITY if destination.kind == "modality" else STORE_TO_PEER
 
 
+REST_API = "REST API"
+C_MOVE = "C-MOVE"  # a C-MOVE the DICOM server runs as a job (SynchronousCMove false)
+
+
 def parameters(
-    destination: Destination, resources: Sequence[str], options: dict[str, Any]
+    destination: Destination,
+    resources: Sequence[str],
+    options: dict[str, Any],
+    description: str = REST_API,
 ) -> dict[str, Any]:
+    """`description`: who asked, as Orthanc's job content says it; a REST call names its
+    resources (the job's ParentResources), a C-MOVE the instances it matched."""
     return {
         "Destination": destination.reference(),
         "Resources": list(resources),
         "Options": options,
+        "Description": description,
     }
 
 
@@ -59,7 +69,7 @@ class StoreJob:
             progress = round(100 * (sent_before + start + len(chunk)) / max(len(instances), 1))
             if not _progressed(services, job, min(progress, 99), delivered):
                 break  # paused or cancelled while this chunk was being sent
-        content = _content(services, destination, resources, len(instances), len(failed))
+        content = _content(services, destination, job.parameters, len(instances), len(failed))
         if failed and not options.get("Permissive", False):
             details = f"{len(failed)} of {len(instances)} instances failed"
             raise job.fail(NETWORK_PROTOCOL_ERROR, details)
@@ -88,19 +98,26 @@ def _progressed(
 def _content(
     services: JobServices,
     destination: Destination,
-    resources: Sequence[str],
+    job_parameters: dict[str, Any],
     count: int,
     failed: int,
 ) -> dict[str, Any]:
+    """Orthanc's content of a store job, field for field."""
+    description = job_parameters.get("Description", REST_API)
     content: dict[str, Any] = {
-        "Description": "REST API",
+        "Description": description,
         "FailedInstancesCount": failed,
         "InstancesCount": count,
-        "ParentResources": list(resources),
     }
+    if description == REST_API:
+        content["ParentResources"] = list(job_parameters["Resources"])
     if destination.kind == "modality":
         content["LocalAet"] = services.local_aet
         content["RemoteAet"] = destination.remote_aet
+        options = job_parameters.get("Options", {})
+        if options.get("MoveOriginatorAet"):
+            content["MoveOriginatorAET"] = str(options["MoveOriginatorAet"])
+            content["MoveOriginatorID"] = int(options.get("MoveOriginatorID") or 0)
     else:
         content["Peer"] = [destination.configuration.get("Url", "")]
     return content

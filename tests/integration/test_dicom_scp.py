@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -683,6 +684,62 @@ def test_getscu_receives_explicit_little_endian_as_from_orthanc(
     assert received.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
     assert received.SOPInstanceUID == ds.SOPInstanceUID
     assert received.PixelData == ds.PixelData
+
+
+def test_asynchronous_c_move_runs_as_a_job_clients_can_follow(
+    tmp_path: Path, database_url: str, destination: StorageSCP
+) -> None:
+    """Orthanc 1.10.1 with SynchronousCMove false: the SCU gets a final Success at once, and a
+    DicomModalityStore job (Description "C-MOVE") sends the instances."""
+    config = tmp_path / "orthanc.json"
+    config.write_text(
+        json.dumps(
+            {
+                "DicomAet": CHRONICLE,
+                "SynchronousCMove": False,
+                "DicomModalities": {
+                    "tester": {"AET": CALLING, "Host": "127.0.0.1", "Port": 104},
+                    "dest": destination.modality(),
+                },
+            }
+        )
+    )
+    port = free_port()
+    process = ChronicleProcess(
+        tmp_path / "data", database_url, "--config", str(config), "--dicom-port", str(port)
+    )
+    process.dicom_port = port  # type: ignore[attr-defined]
+    process.start()
+    try:
+        instances = [ds for ds in synthetic_instances() if ds.StudyInstanceUID == STUDY_A]
+        assoc = _associate(process, [CTImageStorage])
+        for ds in instances:
+            assert assoc.send_c_store(ds).Status == 0x0000
+        assoc.release()
+        destination.received.clear()
+        responses = _move(process, _query("STUDY", StudyInstanceUID=STUDY_A), "DEST")
+        assert [r.Status for r in responses] == [0x0000]  # no Pending: the job does the work
+        with process.client() as http:
+            (job,) = http.get("/jobs", params={"expand": ""}).json()
+            for _ in range(600):
+                if job["State"] in ("Success", "Failure"):
+                    break
+                time.sleep(0.05)
+                job = http.get(f"/jobs/{job['ID']}").json()
+            assert (job["Type"], job["State"]) == ("DicomModalityStore", "Success")
+            assert job["Content"] == {
+                "Description": "C-MOVE",
+                "FailedInstancesCount": 0,
+                "InstancesCount": len(instances),
+                "LocalAet": CHRONICLE,
+                "MoveOriginatorAET": CALLING,
+                "MoveOriginatorID": 1,
+                "RemoteAet": "DEST",
+            }
+            assert http.get("/exports").json()["Exports"] == []  # Orthanc logs no C-MOVE
+        assert set(destination.received) == {ds.SOPInstanceUID for ds in instances}
+    finally:
+        process.stop()
 
 
 def test_unknown_sop_classes_and_unknown_aets_when_configured(
