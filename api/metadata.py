@@ -6,7 +6,7 @@ import psycopg
 
 from api.resource_views import orthanc_time
 from domain.levels import INSTANCE, SERIES
-from domain.origin import Origin
+from domain.origin import Channel, Origin
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
 
@@ -72,9 +72,10 @@ def instance_metadata(row: Row) -> dict[str, str]:
     values["TransferSyntax"] = row["transfer_syntax"] or ""
     values["SopClassUid"] = row["sop_class_uid"] or ""
     values["RemoteIP"] = origin.remote_ip
-    if origin.called_aet:
+    if origin.channel is Channel.DICOM:
         values["CalledAET"] = origin.called_aet
-    values["HttpUsername"] = origin.user
+    if origin.channel is Channel.REST:  # Orthanc: HTTP uploads only, "" without a user
+        values["HttpUsername"] = origin.user
     if row["pixel_data_offset"] is not None:
         values["PixelDataOffset"] = str(row["pixel_data_offset"])
     return values

@@ -686,6 +686,24 @@ def test_getscu_receives_explicit_little_endian_as_from_orthanc(
     assert received.PixelData == ds.PixelData
 
 
+def test_a_c_stored_instance_has_orthancs_metadata(
+    chronicle: ChronicleProcess, stored: list[Dataset]
+) -> None:
+    """As Orthanc 1.10.1 for a C-STORE: CalledAET and RemoteAET, no HttpUsername at all."""
+    with chronicle.client() as http:
+        instance = _instance_id(stored[0])
+        names = http.get(f"/instances/{instance}/metadata").json()
+        assert names == [
+            "IndexInSeries", "ReceptionDate", "RemoteAET", "Origin", "TransferSyntax",
+            "SopClassUid", "RemoteIP", "CalledAET", "PixelDataOffset",
+        ]  # fmt: skip
+        values = http.get(f"/instances/{instance}/metadata", params={"expand": ""}).json()
+        assert (values["RemoteAET"], values["CalledAET"]) == (CALLING, CHRONICLE)
+        assert values["Origin"] == "DicomProtocol" and values["RemoteIP"] == "127.0.0.1"
+        absent = http.get(f"/instances/{instance}/metadata/HttpUsername")
+        assert (absent.status_code, absent.content) == (404, b"")
+
+
 def test_asynchronous_c_move_runs_as_a_job_clients_can_follow(
     tmp_path: Path, database_url: str, destination: StorageSCP
 ) -> None:
