@@ -29,7 +29,7 @@ from api.dicom_json import (
 from api.errors import OrthancCode, OrthancError, not_found_without_body, unknown_resource
 from api.metadata import metadata_name, resource_metadata
 from api.params import tags_format
-from api.routes.resources import load_resource
+from api.routes.resources import load_any_level, load_resource
 from domain.dicom_text import ContentNotFound, UnknownDicomTag, parse_tag
 from domain.levels import INSTANCE, LEVEL_PATHS, STUDY
 from projections.hierarchy import queries as hierarchy
@@ -144,9 +144,14 @@ def _module_handler(level: int, module: Module, suffix: str) -> HTTPRouteHandler
         short: str | None = None,
         ignore_length: IgnoreLength = None,
     ) -> dict[str, Any]:
-        row = load_resource(request, level, resource_id)
+        # As Orthanc: the instances of a resource of any level, but an instance's own module
+        # needs an instance ID.
+        if level == INSTANCE:
+            row = load_resource(request, INSTANCE, resource_id)
+        else:
+            row = load_any_level(request, resource_id)
         with read_connection(request) as conn:
-            instances = hierarchy.instance_rows(conn, level, row["id"])
+            instances = hierarchy.instance_rows(conn, row["level"], row["id"])
         if not instances:
             raise unknown_resource()
         newest = max(instances, key=lambda i: i["created_position"])
@@ -165,10 +170,10 @@ def _shared_tags_handler(level: int) -> HTTPRouteHandler:
     def shared_tags(
         request: Request, resource_id: str, simplify: str | None = None, short: str | None = None
     ) -> dict[str, Any]:
-        """Tags whose value is identical in every instance of the resource."""
-        load_resource(request, level, resource_id)
+        """Tags whose value is identical in every instance of the resource (any level)."""
+        actual = load_any_level(request, resource_id)["level"]
         with read_connection(request) as conn:
-            instances = hierarchy.instance_rows(conn, level, resource_id)
+            instances = hierarchy.instance_rows(conn, actual, resource_id)
         shared = shared_tags_from_full(_full_tags(request, i, None) for i in instances)
         return to_format(shared, tags_format(simplify, short))
 
@@ -188,11 +193,11 @@ def _instances_tags_handler(level: int) -> HTTPRouteHandler:
         short: str | None = None,
         ignore_length: IgnoreLength = None,
     ) -> dict[str, Any]:
-        """The tags of every instance of the resource, by instance ID."""
-        load_resource(request, level, resource_id)
+        """The tags of every instance of the resource (any level), by instance ID."""
+        actual = load_any_level(request, resource_id)["level"]
         fmt = tags_format(simplify, short)
         with read_connection(request) as conn:
-            instances = hierarchy.instance_rows(conn, level, resource_id)
+            instances = hierarchy.instance_rows(conn, actual, resource_id)
         return {i["id"]: to_format(_full_tags(request, i, ignore_length), fmt) for i in instances}
 
     return instances_tags

@@ -11,12 +11,12 @@ from litestar.params import Parameter
 from adapters.node import ReadModelWaiter
 from api.context import read_connection, rest_origin
 from api.dicom_json import TagsFormat
-from api.errors import unknown_resource
+from api.errors import OrthancCode, OrthancError, unknown_resource
 from api.params import list_window, present, tags_format
 from api.requested_tags import add_requested_tags, parse_requested_tags
 from api.resource_views import LEVEL_TYPES, expand_resources
 from domain.archive import Archive
-from domain.levels import INSTANCE, LEVEL_PATHS, PATIENT
+from domain.levels import ANCESTOR_COLUMN, INSTANCE, LEVEL_PATHS, PATIENT
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
 
@@ -36,6 +36,16 @@ def _format(simplify: str | None, short: str | None, full: str | None) -> TagsFo
 def load_resource(request: Request, level: int, resource_id: str) -> Row:
     with read_connection(request) as conn:
         row = hierarchy.get_resource(conn, level, resource_id)
+    if row is None:
+        raise unknown_resource()
+    return row
+
+
+def load_any_level(request: Request, resource_id: str) -> Row:
+    """The resource of any level: Orthanc's routes that read a resource's instances (module,
+    shared-tags, instances-tags, statistics) do not check the level in their path."""
+    with read_connection(request) as conn:
+        row = hierarchy.get_resources(conn, [resource_id]).get(resource_id)
     if row is None:
         raise unknown_resource()
     return row
@@ -120,13 +130,10 @@ def _related_handler(level: int, related: int) -> HTTPRouteHandler:
         simplify: str | None = None,
         requested_tags: RequestedTagsParam = None,
     ) -> Any:
-        row = load_resource(request, level, resource_id)
-        with read_connection(request) as conn:
-            if related > level:
-                rows = hierarchy.descendants(conn, level, resource_id, related)
-            else:
-                ancestor_id = row[("patient_id", "study_id", "series_id")[related]]
-                rows = [hierarchy.get_resource(conn, related, ancestor_id)]
+        if related > level:
+            rows = _children(request, level, resource_id, related)
+        else:
+            rows = [_ancestor(request, load_resource(request, level, resource_id), related)]
         requested = parse_requested_tags(requested_tags)
         bodies = _render(
             request,
@@ -138,6 +145,28 @@ def _related_handler(level: int, related: int) -> HTTPRouteHandler:
         return bodies[0] if related < level else bodies
 
     return related_resources
+
+
+def _ancestor(request: Request, row: Row, related: int) -> Row:
+    with read_connection(request) as conn:
+        ancestor = hierarchy.get_resource(conn, related, row[ANCESTOR_COLUMN[related]])
+    if ancestor is None:
+        raise unknown_resource()
+    return ancestor
+
+
+def _children(request: Request, level: int, resource_id: str, related: int) -> list[Row]:
+    """As Orthanc: walks down as many levels as the path says from the resource, whatever its
+    level; what is found at another level than the path's is left out (an empty list), and
+    walking below the instances is a bad parameter."""
+    actual = load_any_level(request, resource_id)["level"]
+    reached = actual + related - level
+    if reached > INSTANCE:
+        raise OrthancError(OrthancCode.BAD_PARAMETER_TYPE)
+    if actual != level:
+        return []
+    with read_connection(request) as conn:
+        return hierarchy.descendants(conn, level, resource_id, related)
 
 
 def _relation_name(related: int, level: int) -> str:
@@ -153,10 +182,10 @@ def _statistics_handler(level: int) -> HTTPRouteHandler:
         sync_to_thread=True,
     )
     def statistics(request: Request, resource_id: str) -> dict[str, Any]:
-        load_resource(request, level, resource_id)
+        actual = load_any_level(request, resource_id)["level"]  # as Orthanc, any level
         with read_connection(request) as conn:
-            counts = hierarchy.resource_statistics(conn, level, resource_id)
-        return statistics_body(level, counts)
+            counts = hierarchy.resource_statistics(conn, actual, resource_id)
+        return statistics_body(actual, counts)
 
     return statistics
 
