@@ -26,6 +26,7 @@ from api.dicom_json import (
     shared_tags_from_full,
     to_format,
 )
+from api.dicomweb_json import dicomweb_json
 from api.errors import OrthancCode, OrthancError, not_found_without_body, unknown_resource
 from api.metadata import metadata_name, resource_metadata
 from api.params import tags_format
@@ -35,6 +36,7 @@ from domain.levels import INSTANCE, LEVEL_PATHS, STUDY
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
 
+DICOM_JSON = "application/dicom+json"
 IgnoreLength = Annotated[
     str | None,
     Parameter(
@@ -68,9 +70,12 @@ def _full_tags(request: Request, instance: Row, ignore_length: str | None) -> di
 
 
 @get("/instances/{resource_id:str}/file", sync_to_thread=True, media_type="application/dicom")
-def instance_file(request: Request, resource_id: str) -> Response[bytes]:
-    """The DICOM file exactly as it was received."""
+def instance_file(request: Request, resource_id: str) -> Response[Any]:
+    """The DICOM file exactly as it was received; as DICOM JSON when the Accept header is
+    exactly `application/dicom+json` (Orthanc matches it exactly too)."""
     instance = load_resource(request, INSTANCE, resource_id)
+    if request.headers.get("accept") == DICOM_JSON:
+        return Response(dicomweb_json(read_dataset(request, instance)), media_type=DICOM_JSON)
     return Response(
         read_bytes(request, instance),
         media_type="application/dicom",

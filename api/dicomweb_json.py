@@ -1,0 +1,43 @@
+"""An instance as DICOM JSON (PS3.18 F.2), as Orthanc 1.9.2+ answers GET /instances/{id}/file
+with `Accept: application/dicom+json`: every binary value inline (base64), group lengths left
+out, encapsulated (compressed) pixel data left out, an empty sequence without a Value, a whole
+decimal written as an integer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydicom import Dataset
+
+PIXEL_DATA = "7FE00010"
+DECIMAL_VRS = {"DS", "FD", "FL"}
+INLINE_EVERYTHING = 2**62  # pydicom's bulk data threshold: nothing goes to a bulk data URI
+
+
+def dicomweb_json(ds: Dataset) -> dict[str, Any]:
+    body = _tidy(ds.to_json_dict(bulk_data_threshold=INLINE_EVERYTHING))
+    syntax = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
+    if syntax is not None and syntax.is_compressed:
+        body.pop(PIXEL_DATA, None)
+    return body
+
+
+def _tidy(elements: dict[str, Any]) -> dict[str, Any]:
+    tidy: dict[str, Any] = {}
+    for key, element in elements.items():
+        if key.endswith("0000"):
+            continue  # group length
+        if element.get("vr") == "SQ":
+            items = [_tidy(item) for item in element.get("Value", [])]
+            element = {"vr": "SQ", **({"Value": items} if items else {})}
+        elif element.get("vr") in DECIMAL_VRS and "Value" in element:
+            element = {**element, "Value": [_as_orthanc_writes(v) for v in element["Value"]]}
+        tidy[key] = element
+    return tidy
+
+
+def _as_orthanc_writes(value: Any) -> Any:
+    """Orthanc's JSON writer prints a whole decimal as an integer (500.0 as 500)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
