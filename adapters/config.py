@@ -57,6 +57,10 @@ class Settings:
     # GET /changes lists the changes of deleted resources too, and their Deleted changes
     # (Orthanc forgets them; Chronicle's log keeps them either way: see GET /changes?history).
     changes_full_history: bool = False
+    # [Dictionary] private tags named (and typed, in implicit-VR files) by the tags routes
+    dictionary: dict[str, Any] = attrs.field(factory=dict)
+    # [DefaultPrivateCreator] kept for modify/anonymize; naming never depends on it (Orthanc)
+    default_private_creator: str = ""
 
     @property
     def storage_dir(self) -> Path:
@@ -109,6 +113,8 @@ _FIELD_TYPES: dict[str, type] = {
     "jobs_history_size": int,
     "log_exported_resources": bool,
     "changes_full_history": bool,
+    "dictionary": dict,
+    "default_private_creator": str,
 }
 
 # Orthanc option -> (Chronicle field, converter). Options absent here are reported as unsupported.
@@ -140,6 +146,8 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "UnknownSopClassAccepted": "unknown_sop_class_accepted",
     "JobsHistorySize": "jobs_history_size",
     "LogExportedResources": "log_exported_resources",
+    "Dictionary": "dictionary",
+    "DefaultPrivateCreator": "default_private_creator",
 }
 # Orthanc options that are accepted silently because Chronicle's behaviour already matches them
 # (RemoteAccessAllowed is handled below: it asks to listen beyond loopback).
@@ -147,12 +155,16 @@ _ORTHANC_IGNORED = {"IndexDirectory", "StorageCompression", "Plugins", "RemoteAc
 
 
 def _validated(settings: Settings) -> Settings:
-    from domain.dicom_text import parse_encoding
+    from domain.dicom_text import UnknownDicomTag, configured_private_entries, parse_encoding
 
     try:
         parse_encoding(settings.default_encoding)
     except ValueError:
         raise ConfigError(f"unknown DefaultEncoding {settings.default_encoding!r}") from None
+    try:
+        configured_private_entries(settings.dictionary)
+    except (ValueError, UnknownDicomTag) as error:
+        raise ConfigError(f"Dictionary: {error}") from None
     return settings
 
 

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import functools
 import glob
+import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from domain.dicom_text import PrivateDictionary, parse_dcmtk_private_dictionary
+from domain.dicom_text import (
+    PrivateDictionary,
+    configured_private_entries,
+    parse_dcmtk_private_dictionary,
+    pydicom_private_dictionary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +40,23 @@ def _candidates() -> list[Path]:
     return paths
 
 
+def private_dictionary(configured: Mapping[str, Any] | None = None) -> PrivateDictionary | None:
+    """DCMTK's private dictionary if installed, else None (pydicom's names are used), with
+    the private tags of Orthanc's `Dictionary` option (`configured`) on top."""
+    if not configured:
+        return installed_private_dictionary()
+    return _with_configured(json.dumps(configured, sort_keys=True))
+
+
 @functools.cache
-def private_dictionary() -> PrivateDictionary | None:
-    """DCMTK's private dictionary if installed, else None (pydicom's names are used)."""
+def _with_configured(configured_json: str) -> PrivateDictionary:
+    base = installed_private_dictionary() or pydicom_private_dictionary()
+    return {**base, **configured_private_entries(json.loads(configured_json))}
+
+
+@functools.cache
+def installed_private_dictionary() -> PrivateDictionary | None:
+    """DCMTK's private dictionary if installed, else None."""
     for path in _candidates():
         try:
             entries = parse_dcmtk_private_dictionary(path.read_text(errors="replace"))

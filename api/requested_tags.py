@@ -134,7 +134,7 @@ def _from_file(
     tags = full_tags(
         read_header(request, instance),
         default_encoding=settings_of(request).default_encoding,
-        private_dictionary=private_dictionary(),
+        private_dictionary=private_dictionary(settings_of(request).dictionary),
     )
     return {tag: tags[format_tag(tag)] for tag in missing if format_tag(tag) in tags}
 

@@ -335,6 +335,32 @@ def _pydicom_private_dictionary() -> dict[tuple[str, int, int], PrivateEntry]:
     return entries
 
 
+def pydicom_private_dictionary() -> PrivateDictionary:
+    """pydicom's private dictionaries, in PrivateDictionary's form (the fallback naming)."""
+    return _pydicom_private_dictionary()
+
+
+def configured_private_entries(
+    dictionary: Mapping[str, Any],
+) -> dict[tuple[str, int, int], PrivateEntry]:
+    """The private tags of Orthanc's `Dictionary` option: "gggg,eeee" -> [VR, name, min VM,
+    max VM, private creator]. An entry without a creator names no private tag; a creator on
+    an even (public) group is refused, as Orthanc refuses it."""
+    entries: dict[tuple[str, int, int], PrivateEntry] = {}
+    for key, fields in dictionary.items():
+        tag = parse_tag(key)
+        if not isinstance(fields, list) or len(fields) < 2:
+            raise ValueError(f"Dictionary entry {key}: expected [VR, name, ...]")
+        vr, name = str(fields[0]), str(fields[1])
+        creator = str(fields[4]) if len(fields) > 4 and fields[4] else ""
+        group, element = tag >> 16, tag & 0xFFFF
+        if creator and group % 2 == 0:
+            raise ValueError(f"Dictionary entry {key}: a private creator on a public group")
+        if creator:
+            entries[(creator, group, element & 0xFF)] = PrivateEntry(vr, name)
+    return entries
+
+
 def _private_entry(
     tag: int, creator: str | None, private_dictionary: PrivateDictionary | None
 ) -> PrivateEntry | None:

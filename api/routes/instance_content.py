@@ -65,7 +65,7 @@ def _full_tags(request: Request, instance: Row, ignore_length: str | None) -> di
         read_header(request, instance),
         default_encoding=settings_of(request).default_encoding,
         ignore_length=_ignored_lengths(ignore_length),
-        private_dictionary=private_dictionary(),
+        private_dictionary=private_dictionary(settings_of(request).dictionary),
     )
 
 
