@@ -129,7 +129,7 @@ def list_modalities(request: Request, expand: str | None = None) -> Any:
     with read_connection(request) as conn:
         rows = list_nodes(conn, MODALITY)
     if present(expand):
-        return {row["name"]: row["configuration"] for row in rows}
+        return {row["name"]: dict(sorted(row["configuration"].items())) for row in rows}
     return [row["name"] for row in rows]
 
 
@@ -142,7 +142,8 @@ def modality_routes(request: Request, name: str) -> list[str]:
 
 @get("/modalities/{name:str}/configuration", sync_to_thread=True)
 def modality_configuration(request: Request, name: str) -> dict[str, Any]:
-    return modality_of(request, name)
+    """Orthanc's fields in its (sorted) order; the read model's jsonb keeps another."""
+    return dict(sorted(modality_of(request, name).items()))
 
 
 @attrs.frozen

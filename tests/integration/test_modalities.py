@@ -220,6 +220,8 @@ def test_configured_modalities_in_orthancs_shape(
         "Timeout": 0,
         "UseDicomTls": False,
     }
+    assert list(configuration) == sorted(configuration)  # Orthanc's key order
+    assert list(expanded["remote"]) == sorted(configuration)
     assert "echo" in http.get("/modalities/remote").json()
     assert http.get("/modalities/nope").status_code == 404
     _assert_orthanc_error(http.get("/modalities/nope/configuration"), 404, 7)
