@@ -47,7 +47,7 @@ class Instance(Aggregate):
         # instances the series expects by this instance's tags (None: they do not say)
         dicom: dict[str, Any]
         tags: dict[str, dict[str, str]]  # main tags, by level name
-        indexed: dict[str, str]  # the other short text tags, for the full-text index
+        indexed: dict[str, str]  # the other short values (v2: numbers too): index, C-FIND
         origin: OriginFields
 
         upcast_v1_v2 = staticmethod(_expected_instances_unknown)

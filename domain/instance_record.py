@@ -14,7 +14,7 @@ from domain.dicom_files import (
     transfer_syntax_uid,
 )
 from domain.dicom_text import detect_charset, main_string_value
-from domain.indexed_tags import indexed_from, text_tags
+from domain.indexed_tags import indexed_from, short_value_tags
 from domain.main_tags import (
     MAIN_TAG_NUMBERS,
     index_in_series_from,
@@ -52,7 +52,7 @@ def describe_instance(
     """One pass over the header's top-level elements, decoded once with the charset looked up
     once: the identifiers, main tags, IndexInSeries and indexed tags all come from it."""
     charset = detect_charset(ds, default_encoding)
-    texts = text_tags(ds)
+    texts = short_value_tags(ds)
     wanted = {
         *texts,
         *MAIN_TAG_NUMBERS.values(),

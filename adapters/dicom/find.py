@@ -32,6 +32,7 @@ QUERY_LEVELS = {
 }
 # Orthanc refuses `*` and `?` in a constraint on a tag of any other VR (a date, a UID…).
 WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"}
+BINARY_NUMBER_VRS = {"US", "SS", "UL", "SL", "FL", "FD"}
 _NOT_ANSWERED = {0x00080005, 0x00080052}  # SpecificCharacterSet, QueryRetrieveLevel
 
 
@@ -41,9 +42,19 @@ class InvalidQuery(ValueError):
 
 @attrs.frozen
 class Query:
+    """`resources` is what the hierarchy matches on its main tags. As Orthanc with its default
+    StorageAccessOnFind ("Always"): when the identifier holds an attribute that is not a main
+    tag, each match is answered from the tags of one of its instances (`reads_instance`), and
+    when such an attribute is constrained, every constraint is checked on those tags too
+    (`instance_constraints`); otherwise a constraint on a lower level's main tag matches
+    nothing (`unmatchable`), since Orthanc then only looks at the query level and above."""
+
     resources: ResourceQuery
     requested: tuple[DataElement, ...]  # the keys to answer, in the identifier's order
     level_text: str
+    reads_instance: bool = False
+    instance_constraints: tuple[Constraint, ...] = ()
+    unmatchable: bool = False
 
     @property
     def level(self) -> int:
@@ -78,7 +89,44 @@ def parse_query(identifier: Dataset) -> Query:
             constraints.extend(_constraints(element, level))
     keywords = {keyword_for_tag(e.tag) for e in requested}
     counters = bool(keywords & matching.COUNTERS[level])
-    return Query(ResourceQuery(level, tuple(constraints), counters), tuple(requested), level_text)
+    resources = ResourceQuery(level, tuple(constraints), counters)
+    on_values = [c for e in requested if (c := _value_constraint(e)) is not None]
+    other = [e for e in requested if not _is_main(e)]
+    constrained = any(element_text(e).strip() for e in other if e.VR != "SQ")
+    below = any(_kept_below(c.keyword, level) for c in on_values)
+    return Query(
+        resources,
+        tuple(requested),
+        level_text,
+        reads_instance=bool(other),
+        instance_constraints=tuple(on_values) if constrained else (),
+        unmatchable=below and not constrained,
+    )
+
+
+def answer_key(tag: BaseTag) -> str:
+    """How the records name an attribute: its keyword, or gggg,eeee (private, unknown)."""
+    return keyword_for_tag(tag) or f"{tag.group:04x},{tag.element:04x}"
+
+
+def _is_main(element: DataElement) -> bool:
+    keyword = keyword_for_tag(element.tag)
+    return keyword in matching.TAG_LEVELS or keyword in matching.ALL_COUNTERS
+
+
+def _value_constraint(element: DataElement) -> Constraint | None:
+    if element.VR == "SQ" or keyword_for_tag(element.tag) in matching.ALL_COUNTERS:
+        return None
+    try:
+        text = element_text(element)
+    except (ValueError, TypeError):
+        return None
+    return matching.value_constraint(answer_key(element.tag), _vr(element), text)
+
+
+def _kept_below(keyword: str, level: int) -> bool:
+    levels = matching.TAG_LEVELS.get(keyword)
+    return levels is not None and min(levels) > level
 
 
 def _constraints(element: DataElement, level: int) -> list[Constraint]:
@@ -100,7 +148,19 @@ def _vr(element: DataElement) -> str:
 
 
 def find_matches(conn: psycopg.Connection, query: Query) -> list[Match]:
-    return matching.find(conn, query.resources)
+    if query.unmatchable:
+        return []
+    matches = matching.find(conn, query.resources)
+    if not query.reads_instance:
+        return matches
+    ids = [match.resource_id for match in matches]
+    samples = queries.sample_instance_tags(conn, query.level, ids)
+    answered = []
+    for match in matches:
+        tags = samples.get(match.resource_id, {})
+        if all(matching.satisfied(c, tags.get(c.keyword)) for c in query.instance_constraints):
+            answered.append(Match(match.resource_id, {**match.values, **tags}))
+    return answered
 
 
 def answer_dataset(
@@ -115,7 +175,7 @@ def answer_dataset(
     answer.QueryRetrieveLevel = query.level_text
     answer.RetrieveAETitle = retrieve_aet
     for element in query.requested:
-        value = match.values.get(keyword_for_tag(element.tag), "")
+        value = match.values.get(answer_key(element.tag), "")
         _set_answer(answer, element, representable(value, encoding) if value else value)
     return answer
 
@@ -129,9 +189,17 @@ def _set_answer(answer: Dataset, element: DataElement, value: str) -> None:
     if "or" in vr:  # ambiguous VRs (US or SS…): answer with the request's
         vr = str(element.VR)
     try:
-        answer.add_new(tag, vr, value)
+        answer.add_new(tag, vr, _numbers(vr, value) if vr in BINARY_NUMBER_VRS else value)
     except (ValueError, TypeError, OverflowError):
-        answer.add_new(tag, vr, "")
+        answer.add_new(tag, vr, None if vr in BINARY_NUMBER_VRS else "")
+
+
+def _numbers(vr: str, text: str) -> list[int | float] | None:
+    """A recorded value ("512", "1\\2") as the numbers a binary VR holds; ValueError if not."""
+    if not text:
+        return None
+    convert = float if vr in ("FL", "FD") else int
+    return [convert(item) for item in text.split("\\")]
 
 
 # --- C-MOVE / C-GET: which instances -----------------------------------------------------------

@@ -16,6 +16,7 @@ set to Never.
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import attrs
@@ -116,6 +117,32 @@ def _constraint(keyword: str, level: int, vr: str, text: str) -> Constraint:
             return Constraint(keyword, level, "any", (), sensitive)
         return Constraint(keyword, level, "wildcard", (text,), sensitive)
     return Constraint(keyword, level, "equal", (text,), sensitive)
+
+
+def value_constraint(keyword: str, vr: str, text: str) -> Constraint | None:
+    """A constraint on any attribute (main tag or not), for matching an instance's own tags;
+    None when the value is universal."""
+    text = text.strip()
+    return _constraint(keyword, INSTANCE, vr, text) if text else None
+
+
+def satisfied(constraint: Constraint, value: str | None) -> bool:
+    """`condition()` evaluated on one value (None: the attribute is absent)."""
+    if value is None:
+        return False
+    values = list(constraint.values)
+    if not constraint.case_sensitive:
+        value, values = value.upper(), [item.upper() for item in values]
+    if constraint.kind == "any":
+        return True
+    if constraint.kind == "equal":
+        return value == values[0]
+    if constraint.kind == "list":
+        return value in values
+    if constraint.kind == "wildcard":
+        return fnmatch.fnmatchcase(value, values[0].replace("[", "[[]"))
+    lower, upper = values
+    return (not lower or value >= lower) and (not upper or value <= upper)
 
 
 # --- SQL -------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ COLUMNS = (
     "received_at",
     "origin",
     "expected_instances",
+    "other_tags",
 )
 
 
@@ -137,6 +138,7 @@ def _new_row(transition: Transition) -> Row:
             pixel_data_offset=event.dicom.get("pixel_data_offset"),
             received_at=transition.timestamp,
             origin=event.origin,
+            other_tags=event.indexed,
         )
     return row
 

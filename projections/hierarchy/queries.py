@@ -129,6 +129,38 @@ def series_indexes(conn: psycopg.Connection, series_ids: list[str]) -> dict[str,
     return {row[0]: list(row[1]) for row in rows}
 
 
+def sample_instance_tags(
+    conn: psycopg.Connection, level: int, resource_ids: list[str]
+) -> dict[str, dict[str, str]]:
+    """For each resource, the tags of its newest instance: the main tags of every level of its
+    lineage and the instance's other short values (what Orthanc reads from one instance's file
+    when a C-FIND asks for attributes that are not main tags)."""
+    if not resource_ids:
+        return {}
+    column = "id" if level == INSTANCE else ANCESTOR_COLUMN[level]
+    rows = _rows(
+        conn,
+        f"SELECT DISTINCT ON (i.{column}) i.{column} AS resource_id, p.main_tags AS patient, "
+        "st.main_tags AS study, se.main_tags AS series, i.main_tags AS instance, "
+        "i.other_tags, i.sop_class_uid FROM hierarchy.resources i "
+        "JOIN hierarchy.resources se ON se.id = i.series_id "
+        "JOIN hierarchy.resources st ON st.id = i.study_id "
+        "JOIN hierarchy.resources p ON p.id = i.patient_id "
+        f"WHERE i.level = 3 AND i.{column} = ANY(%s) "
+        f"ORDER BY i.{column}, i.created_position DESC",
+        (resource_ids,),
+    )
+    samples = {}
+    for row in rows:
+        tags: dict[str, str] = {}
+        for part in ("patient", "study", "series", "instance", "other_tags"):
+            tags.update(row[part] or {})
+        if row["sop_class_uid"]:
+            tags["SOPClassUID"] = row["sop_class_uid"]
+        samples[row["resource_id"]] = tags
+    return samples
+
+
 def instances_under(conn: psycopg.Connection, resource_id: str) -> list[Row]:
     """The instances of a resource of any level (empty if there is no such resource)."""
     return _rows(

@@ -468,6 +468,40 @@ def test_find_refuses_wildcards_where_orthanc_does(
     assert _find(chronicle, _query("STUDY", StudyDate="20240101-", StudyInstanceUID=""))
 
 
+def test_find_on_attributes_that_are_not_main_tags(chronicle: ChronicleProcess) -> None:
+    """As Orthanc 1.10.1 (StorageAccessOnFind "Always"): an attribute that is not a main tag
+    (Rows) is matched and answered from one instance's tags at every level; without one, a
+    lower level's main tag (StationName at STUDY level) is answered empty and matches nothing."""
+    study, series = "1.2.840.99.7.1", "1.2.840.99.7.1.1"
+    made = [
+        _dataset(
+            make_instance("NONMAIN", study, series, f"{series}.{n}", size=16), StationName="NP"
+        )
+        for n in (1, 2)
+    ]
+    assoc = _associate(chronicle, [CTImageStorage])
+    try:
+        assert all(assoc.send_c_store(ds).Status == 0x0000 for ds in made)
+    finally:
+        assoc.release()
+
+    images = _find(chronicle, _query("IMAGE", PatientID="NONMAIN", Rows="", StationName=""))
+    assert [(a.Rows, a.StationName) for a in images] == [(16, "NP"), (16, "NP")]
+    assert len(_find(chronicle, _query("IMAGE", PatientID="NONMAIN", Rows=16))) == 2
+    assert _find(chronicle, _query("IMAGE", PatientID="NONMAIN", Rows=42)) == []
+    (series_answer,) = _find(chronicle, _query("SERIES", PatientID="NONMAIN", Rows=""))
+    assert series_answer.Rows == 16
+    (study_answer,) = _find(chronicle, _query("STUDY", PatientID="NONMAIN", StationName=""))
+    assert study_answer.StationName in (None, "")
+    assert _find(chronicle, _query("STUDY", PatientID="NONMAIN", StationName="NP")) == []
+    (read,) = _find(chronicle, _query("STUDY", PatientID="NONMAIN", StationName="", Rows=""))
+    assert (read.StationName, read.Rows) == ("NP", 16)  # answered from an instance's tags
+    still = _query("STUDY", PatientID="NONMAIN", StationName="NP", Rows="")
+    assert _find(chronicle, still) == []  # only main tags constrained: Orthanc's "case 1"
+    (matched,) = _find(chronicle, _query("STUDY", PatientID="NONMAIN", StationName="NP", Rows=16))
+    assert matched.StationName == "NP"
+
+
 def _find_statuses(chronicle: ChronicleProcess, query: Dataset) -> list[int]:
     assoc = _associate(chronicle, [StudyRootQueryRetrieveInformationModelFind])
     try:
