@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -38,6 +39,13 @@ from api.security_headers import protect
 
 def _projection_lag(request, exc: ProjectionLagError):  # type: ignore[no-untyped-def]
     return handle_orthanc_error(request, OrthancError(OrthancCode.TIMEOUT, str(exc)))
+
+
+def _unstorable_value(request, exc: psycopg.DataError):  # type: ignore[no-untyped-def]
+    """A value PostgreSQL cannot hold (a NUL character, a number out of range) in an ID,
+    a parameter or a body: the request is wrong, nothing was found or changed."""
+    details = f"A value of the request cannot be looked up or stored: {type(exc).__name__}"
+    return handle_orthanc_error(request, OrthancError(OrthancCode.BAD_REQUEST, details))
 
 
 def create_asgi_app(node: ChronicleNode) -> ASGIApp:
@@ -81,6 +89,7 @@ def create_app(node: ChronicleNode) -> Litestar:
         exception_handlers={
             OrthancError: handle_orthanc_error,
             ProjectionLagError: _projection_lag,
+            psycopg.DataError: _unstorable_value,
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },

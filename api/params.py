@@ -27,6 +27,9 @@ def integer(value: str) -> int:
         ) from None
 
 
+BIGGEST = 2**63 - 1  # beyond any Seq or offset PostgreSQL can hold: nothing is found there
+
+
 def list_window(since: str | None, limit: str | None, uri: str) -> tuple[int, int | None]:
     """Orthanc's `since` (an offset) and `limit` on resource lists: both or neither.
 
@@ -42,7 +45,7 @@ def list_window(since: str | None, limit: str | None, uri: str) -> tuple[int, in
             )
     assert since is not None and limit is not None
     start, count = integer(since), integer(limit)
-    return max(start, 0), (None if count < 0 else count)
+    return min(max(start, 0), BIGGEST), (None if count < 0 else min(count, BIGGEST))
 
 
 def non_negative_int(name: str, value: str | None, default: int | None = None) -> int | None:
@@ -90,4 +93,4 @@ def log_window(since: str | None, limit: str | None) -> tuple[int, int]:
     """
     start = non_negative_int("since", since, 0) or 0
     count = non_negative_int("limit", limit, LOG_DEFAULT_LIMIT) or 0
-    return start, min(count, LOG_MAX_LIMIT)
+    return min(start, BIGGEST), min(count, LOG_MAX_LIMIT)
