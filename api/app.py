@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import DataError as EventStoreDataError
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -41,9 +42,10 @@ def _projection_lag(request, exc: ProjectionLagError):  # type: ignore[no-untype
     return handle_orthanc_error(request, OrthancError(OrthancCode.TIMEOUT, str(exc)))
 
 
-def _unstorable_value(request, exc: psycopg.DataError):  # type: ignore[no-untyped-def]
-    """A value PostgreSQL cannot hold (a NUL character, a number out of range) in an ID,
-    a parameter or a body: the request is wrong, nothing was found or changed."""
+def _unstorable_value(request, exc: Exception):  # type: ignore[no-untyped-def]
+    """A value PostgreSQL cannot hold (a NUL character, a number out of range) or text that
+    cannot be encoded, in an ID, a parameter or a body: the request is wrong, nothing was
+    found or changed (the transaction that met it rolled back)."""
     details = f"A value of the request cannot be looked up or stored: {type(exc).__name__}"
     return handle_orthanc_error(request, OrthancError(OrthancCode.BAD_REQUEST, details))
 
@@ -90,6 +92,8 @@ def create_app(node: ChronicleNode) -> Litestar:
             OrthancError: handle_orthanc_error,
             ProjectionLagError: _projection_lag,
             psycopg.DataError: _unstorable_value,
+            EventStoreDataError: _unstorable_value,
+            UnicodeError: _unstorable_value,  # e.g. a lone surrogate in a JSON string
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },

@@ -79,7 +79,7 @@ def not_found_without_body(reason: str) -> OrthancError:
 def error_body(request: Request, error: OrthancError) -> dict:
     body: dict = {}
     if error.details:
-        body["Details"] = error.details
+        body["Details"] = _printable(error.details)
     body.update(
         HttpError=HTTPStatus(error.http_status).phrase,
         HttpStatus=error.http_status,
@@ -87,9 +87,15 @@ def error_body(request: Request, error: OrthancError) -> dict:
         Method=request.method,
         OrthancError=error.code.message,
         OrthancStatus=error.code.number,
-        Uri=request.url.path.rstrip("/") or "/",
+        Uri=_printable(request.url.path.rstrip("/") or "/"),
     )
     return body
+
+
+def _printable(text: str) -> str:
+    """Text that quotes the client's input can hold what JSON cannot encode (a lone
+    surrogate): replaced, so the error itself is always sent."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def handle_orthanc_error(request: Request, error: OrthancError) -> Response:

@@ -12,6 +12,7 @@ It is stored whole (the sender needs the password and header values) and shown t
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any
 
@@ -133,8 +134,10 @@ def _aet(value: Any, field: str) -> str:
     aet = value.strip()
     if len(aet) > MAX_AET_LENGTH:
         raise _out_of_range(f"{field} is longer than {MAX_AET_LENGTH} characters: {aet!r}")
-    if "\\" in aet or any(ord(c) < 32 for c in aet):
-        raise _out_of_range(f"{field} holds a backslash or a control character: {aet!r}")
+    if "\\" in aet or not aet.isascii() or any(ord(c) < 32 for c in aet):
+        raise _out_of_range(
+            f"{field} holds a backslash, a control or a non-ASCII character: {aet!r}"
+        )
     return aet
 
 
@@ -148,7 +151,7 @@ def _port(value: Any) -> int:
     if isinstance(value, bool):
         raise _bad("Integer value expected in field: Port")
     if isinstance(value, str):
-        if not value.strip().isdigit():
+        if not re.fullmatch(r"[0-9]+", value.strip()):
             raise _bad(f"Integer value expected in field: Port, found: {value!r}")
         value = int(value)
     if not isinstance(value, int):
@@ -171,10 +174,18 @@ def _boolean(value: Any, field: str) -> bool:
 
 
 def _timeout(value: Any) -> int:
+    return checked_timeout(value, _bad, _out_of_range)
+
+
+MAX_TIMEOUT = 2**32 - 1  # Orthanc reads Timeout as an unsigned 32-bit number of seconds
+
+
+def checked_timeout(value: Any, bad: Any, out_of_range: Any) -> int:
+    """A Timeout in seconds (0: the default), as Orthanc accepts it."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad("Integer value expected in field: Timeout")
-    if value < 0:
-        raise _out_of_range(f"Timeout must be 0 (the default) or positive, found: {value}")
+        raise bad("Integer value expected in field: Timeout")
+    if not 0 <= value <= MAX_TIMEOUT:
+        raise out_of_range(f"Timeout must be in range [0..{MAX_TIMEOUT}], found: {value}")
     return value
 
 

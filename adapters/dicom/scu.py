@@ -170,7 +170,10 @@ class DicomClient:
         aet, host, port = str(modality["AET"]), str(modality["Host"]), int(modality["Port"])
         opened = threading.Event()
         handlers = [*NODELAY_HANDLERS, (evt.EVT_CONN_OPEN, lambda _event: opened.set())]
-        assoc = ae.associate(host, port, ae_title=aet, evt_handlers=handlers)
+        try:
+            assoc = ae.associate(host, port, ae_title=aet, evt_handlers=handlers)
+        except OSError as error:  # the host name does not resolve, or the address is invalid
+            raise DicomNetworkError(f"cannot reach {host}:{port}: {error}") from None
         if not assoc.is_established:
             raise DicomNetworkError(_association_failure(assoc, aet, host, port, opened.is_set()))
         guard_reply_race(assoc)

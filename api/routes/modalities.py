@@ -26,7 +26,12 @@ from api.params import present, tags_format
 from domain.archive import Archive
 from domain.dicom_text import UnknownDicomTag, format_tag, parse_tag, tag_name
 from domain.levels import level_number
-from domain.modality_config import ConfigProblem, RemoteNodeConfigError, normalise_modality
+from domain.modality_config import (
+    ConfigProblem,
+    RemoteNodeConfigError,
+    checked_timeout,
+    normalise_modality,
+)
 from domain.query_modules import query_tags
 from domain.remote_nodes import MODALITY
 from projections.configuration.queries import get_node, list_nodes
@@ -115,9 +120,12 @@ def with_timeout(modality: dict[str, Any], options: dict[str, Any]) -> dict[str,
     timeout = options.get("Timeout")
     if timeout is None:
         return modality
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
-        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "Timeout must be a non-negative integer")
-    return {**modality, "Timeout": timeout}
+    checked = checked_timeout(
+        timeout,
+        lambda message: OrthancError(OrthancCode.BAD_FILE_FORMAT, message),
+        lambda message: OrthancError(OrthancCode.PARAMETER_OUT_OF_RANGE, message),
+    )
+    return {**modality, "Timeout": checked}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,3 +21,24 @@ def test_nul_characters_and_huge_numbers_are_answered(server: ChronicleProcess) 
         assert changes.status_code == 200 and changes.json()["Changes"] == []
         assert client.get("/exports", params={"since": huge}).status_code == 200
         assert len(client.get("/instances").json()) == 1
+
+
+def test_modality_definitions_and_echoes_with_bad_values(server: ChronicleProcess) -> None:
+    with server.client() as client:
+        for definition in (
+            {"AET": "X", "Host": "127.0.0.1", "Port": "\u00b2"},  # a digit, but not 0-9
+            {"AET": "\u00c9CHO", "Host": "127.0.0.1", "Port": 104},
+            {"AET": "X", "Host": "127.0.0.1", "Port": 104, "Timeout": 2**40},
+        ):
+            answer = client.put("/modalities/bad", json=definition)
+            assert answer.status_code == 400, (definition, answer.text)
+        surrogate = b'{"AET": "X", "Host": "127.0.0.1", "Port": 104, "Manufacturer": "\\ud800"}'
+        assert client.put("/modalities/bad", content=surrogate).status_code == 400
+        assert client.get("/modalities").json() == []
+
+        unresolvable = {"AET": "X", "Host": "no-such-host.invalid", "Port": 104}
+        echo = client.post("/tools/dicom-echo", json=unresolvable)
+        assert (echo.status_code, echo.json()["OrthancStatus"]) == (500, 9)  # Orthanc's answer
+        assert "no-such-host.invalid" in echo.json()["Details"]
+        too_long = client.post("/tools/dicom-echo", json={**unresolvable, "Timeout": 2**40})
+        assert too_long.status_code == 400
