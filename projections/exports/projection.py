@@ -28,7 +28,7 @@ class ExportsProjection:
             if isinstance(event, ExportRecord.Recorded):
                 sent.append(_sent_row(position, event))
                 if event.listed:
-                    requested.append(_listed_instance_row(position, event))
+                    requested.append(_requested_row(position, event, event.instance_id, "Instance"))
             elif isinstance(event, ExportRequest.Requested):
                 requested.append(_requested_row(position, event))
             elif isinstance(event, ExportsLog.Cleared):
@@ -47,25 +47,14 @@ def _insert(conn: psycopg.Connection, table: str, rows: list[dict[str, Any]]) ->
         )
 
 
-def _requested_row(position: int, event: Any) -> dict[str, Any]:
+def _requested_row(
+    position: int, event: Any, resource_id: str | None = None, level: str | None = None
+) -> dict[str, Any]:
+    """An /exports entry: a requested resource, or (v1 records) the instance sent."""
     return {
         "seq": position,
-        "resource_id": event.resource_id,
-        "level": event.level,
-        "identifiers": event.identifiers,
-        "destination_kind": event.destination_kind,
-        "destination": event.destination,
-        "job_id": event.job_id,
-        "origin": event.origin,
-        "requested_at": event.timestamp.isoformat(),
-    }
-
-
-def _listed_instance_row(position: int, event: Any) -> dict[str, Any]:
-    return {
-        "seq": position,
-        "resource_id": event.instance_id,
-        "level": "Instance",
+        "resource_id": resource_id or event.resource_id,
+        "level": level or event.level,
         "identifiers": event.identifiers,
         "destination_kind": event.destination_kind,
         "destination": event.destination,
