@@ -72,8 +72,22 @@ def _out_of_range(message: str) -> RemoteNodeConfigError:
 # Modalities
 
 
+def _refuse_nul(value: Any) -> None:
+    """No NUL anywhere: the read models could never store such a definition's event."""
+    if isinstance(value, str) and "\x00" in value:
+        raise _out_of_range("A NUL character is not allowed in a definition")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key)
+            _refuse_nul(item)
+    if isinstance(value, list):
+        for item in value:
+            _refuse_nul(item)
+
+
 def normalise_modality(value: Any) -> dict[str, Any]:
     """The full Orthanc 1.11 configuration object of a modality, or RemoteNodeConfigError."""
+    _refuse_nul(value)
     if isinstance(value, list):
         return _modality_from_array(value)
     if isinstance(value, dict):
@@ -195,6 +209,7 @@ def checked_timeout(value: Any, bad: Any, out_of_range: Any) -> int:
 
 def normalise_peer(value: Any) -> dict[str, Any]:
     """A peer's stored configuration (secrets included), or RemoteNodeConfigError."""
+    _refuse_nul(value)
     if isinstance(value, list):
         return _peer_from_array(value)
     if isinstance(value, dict):

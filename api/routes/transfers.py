@@ -37,6 +37,18 @@ STORE_OPTIONS = (
 KIND_PATHS = {"modality": "modalities", "peer": "peers"}
 
 
+def job_priority(options: dict[str, Any]) -> int:
+    """Orthanc's job Priority: a 32-bit integer (a bigger one could never be projected)."""
+    value = options.get("Priority", 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "Priority must be an integer")
+    if not -(2**31) <= value < 2**31:
+        raise OrthancError(OrthancCode.PARAMETER_OUT_OF_RANGE, "Priority is out of range")
+    return value
+
+
 def destination_of(request: Request, kind: str, name: str) -> Destination:
     with read_connection(request) as conn:
         configuration = get_node(conn, kind, name)
@@ -99,7 +111,7 @@ def _store_handler(kind: str) -> HTTPRouteHandler:
         resources, payload = parse_store_request(body)
         requested = requested_exports(request, destination, resources)
         options = {key: payload[key] for key in STORE_OPTIONS if key in payload}
-        priority = int(payload.get("Priority", 0) or 0)
+        priority = job_priority(payload)
         asynchronous = bool(payload.get("Asynchronous", not payload.get("Synchronous", True)))
         job_id, position = jobs.submit_store(
             destination, requested, options, rest_origin(request), priority, not asynchronous
@@ -165,7 +177,7 @@ def move_from_modality(
         [{str(k): str(v) for k, v in q.items()} for q in queries],
         target,
         rest_origin(request),
-        int(data.get("Priority", 0) or 0),
+        job_priority(data),
         run_here=not asynchronous,
     )
     return _finish(jobs, wait_for, job_id, position, asynchronous)
@@ -201,7 +213,7 @@ def _retrieve(
         queries,
         target,
         rest_origin(request),
-        int(options.get("Priority", 0) or 0),
+        job_priority(options),
         run_here=not asynchronous,
     )
     return _finish(jobs, wait_for, job_id, position, asynchronous)

@@ -42,3 +42,25 @@ def test_modality_definitions_and_echoes_with_bad_values(server: ChronicleProces
         assert "no-such-host.invalid" in echo.json()["Details"]
         too_long = client.post("/tools/dicom-echo", json={**unresolvable, "Timeout": 2**40})
         assert too_long.status_code == 400
+
+
+def test_definitions_and_jobs_no_read_model_could_hold_are_refused(
+    server: ChronicleProcess,
+) -> None:
+    """Found by probing: such an event, once appended, stopped the configuration or the jobs
+    read model for good."""
+    with server.client() as client:
+        nul_host = client.put("/modalities/x", json={"AET": "X", "Host": "h\u0000", "Port": 1})
+        assert nul_host.status_code == 400
+        study = client.post("/instances", content=make_instance("BAD2")).json()["ParentStudy"]
+        assert (
+            client.put(
+                "/modalities/y", json={"AET": "Y", "Host": "127.0.0.1", "Port": 1}
+            ).status_code
+            == 200
+        )
+        for priority in (10**20, "x", [1]):
+            body = {"Resources": [study], "Priority": priority, "Asynchronous": True}
+            assert client.post("/modalities/y/store", json=body).status_code == 400, priority
+        assert client.get("/jobs").json() == []
+        assert client.get("/modalities").json() == ["y"]  # the read model still follows
