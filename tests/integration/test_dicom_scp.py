@@ -652,6 +652,18 @@ def _endpoint(chronicle: ChronicleProcess) -> list[str]:
     return ["-aet", CALLING, "-aec", CHRONICLE, "127.0.0.1", str(chronicle.dicom_port)]  # type: ignore[attr-defined]
 
 
+def _getscu(
+    chronicle: ChronicleProcess, output: Path, ds: Dataset
+) -> subprocess.CompletedProcess[str]:
+    """DCMTK getscu (its default contexts) for one instance, into `output`."""
+    return _run(
+        _dcmtk("getscu"), "-S", "-od", str(output), "-k", "QueryRetrieveLevel=IMAGE",
+        "-k", f"StudyInstanceUID={ds.StudyInstanceUID}",
+        "-k", f"SeriesInstanceUID={ds.SeriesInstanceUID}",
+        "-k", f"SOPInstanceUID={ds.SOPInstanceUID}", *_endpoint(chronicle),
+    )  # fmt: skip
+
+
 def test_dcmtk_echo_store_find_move_get(
     chronicle: ChronicleProcess,
     stored: list[Dataset],
@@ -684,12 +696,7 @@ def test_dcmtk_echo_store_find_move_get(
 
     output = tmp_path / "got"
     output.mkdir()
-    get = _run(
-        _dcmtk("getscu"), "-S", "-od", str(output), "-k", "QueryRetrieveLevel=IMAGE",
-        "-k", f"StudyInstanceUID={dcmread(path).StudyInstanceUID}",
-        "-k", f"SeriesInstanceUID={dcmread(path).SeriesInstanceUID}",
-        "-k", f"SOPInstanceUID={uid}", *_endpoint(chronicle),
-    )  # fmt: skip
+    get = _getscu(chronicle, output, dcmread(path))
     assert get.returncode == 0, get.stderr
     files = list(output.iterdir())
     assert len(files) == 1
@@ -707,12 +714,7 @@ def test_getscu_receives_explicit_little_endian_as_from_orthanc(
     ds = dcmread(implicit, force=True)
     output = tmp_path / "got-explicit"
     output.mkdir()
-    get = _run(
-        _dcmtk("getscu"), "-S", "-od", str(output), "-k", "QueryRetrieveLevel=IMAGE",
-        "-k", f"StudyInstanceUID={ds.StudyInstanceUID}",
-        "-k", f"SeriesInstanceUID={ds.SeriesInstanceUID}",
-        "-k", f"SOPInstanceUID={ds.SOPInstanceUID}", *_endpoint(chronicle),
-    )  # fmt: skip
+    get = _getscu(chronicle, output, ds)
     assert get.returncode == 0, get.stderr
     (received,) = [dcmread(path) for path in output.iterdir()]
     assert received.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
