@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import attrs
 
+from adapters import stage_timing
 from adapters.storage import StorageArea
 from domain.archive import Archive, StoreStatus
 from domain.dicom_files import read_dicom
@@ -39,14 +40,17 @@ class Ingestor:
 
     def ingest(self, data: bytes, origin: Origin) -> IngestResult:
         """Raises domain.dicom_files.InvalidDicomFile, leaving nothing behind."""
-        read = read_dicom(data)
-        described = describe_instance(
-            read.dataset, {}, self.default_encoding, read.pixel_data_offset
-        )
-        stored = self.storage.write(data)
+        with stage_timing.stage("parse"):
+            read = read_dicom(data)
+            described = describe_instance(
+                read.dataset, {}, self.default_encoding, read.pixel_data_offset
+            )
+        with stage_timing.stage("file"):
+            stored = self.storage.write(data)
         record = attrs.evolve(described, attachment=attrs.asdict(stored))
         try:
-            outcome = self.archive.store(record, origin, self.overwrite)
+            with stage_timing.stage("append"):
+                outcome = self.archive.store(record, origin, self.overwrite)
         except BaseException:
             self._forget_unless_recorded(record.instance_id, stored.uuid)
             raise

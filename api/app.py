@@ -36,6 +36,7 @@ from api.routes.system import chronicle_version, system_handlers
 from api.routes.transfers import transfers_handlers
 from api.routes.upload import upload_handlers
 from api.security_headers import protect
+from api.upload_timing import time_uploads
 
 
 def _projection_lag(request, exc: ProjectionLagError):  # type: ignore[no-untyped-def]
@@ -52,7 +53,8 @@ def _unstorable_value(request, exc: Exception):  # type: ignore[no-untyped-def]
 
 def create_asgi_app(node: ChronicleNode) -> ASGIApp:
     """What the HTTP server runs: the application behind the outermost guard."""
-    return honour_method_override(protect(create_app(node), [node.settings.http_host]))
+    guarded = honour_method_override(protect(create_app(node), [node.settings.http_host]))
+    return time_uploads(guarded)
 
 
 def orthanc_route_handlers() -> list[Any]:

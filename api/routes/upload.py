@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.concurrency import sync_to_thread
 
+from adapters import stage_timing
 from adapters.ingest import Ingestor, IngestResult
 from adapters.node import ReadModelWaiter
 from api.context import rest_origin, settings_of
@@ -56,7 +57,10 @@ async def upload_instances(
     """
     # An async handler running the work in a thread: Litestar 2.25 wraps a sync_to_thread
     # POST handler twice when it returns a Response and shares its path with a GET handler.
-    return await sync_to_thread(_store, request, body, ingestor, wait_for)
+    with stage_timing.stage("handler"):
+        response = await sync_to_thread(_store, request, body, ingestor, wait_for)
+    stage_timing.mark("answer")
+    return response
 
 
 def _store(
