@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from adapters import stage_timing
 from adapters.config import Settings
 from adapters.consumers.supervisor import Consumers
 from adapters.credential_migration import move_credentials_out_of_the_log
@@ -73,7 +74,9 @@ class ReadModelWaiter:
     def __call__(self, position: int | None, names: Sequence[str] = READ_YOUR_WRITES) -> None:
         if position is None:
             return
-        if not self.consumers.wait_for(position, names, self.timeout):
+        with stage_timing.stage("read models"):
+            reached = self.consumers.wait_for(position, names, self.timeout)
+        if not reached:
             raise ProjectionLagError(f"read models did not reach log position {position}")
 
 
@@ -127,6 +130,9 @@ class ChronicleNode:
             eager=READ_YOUR_WRITES,
         )
         self.archive.subscribe(self.consumers.notify)
+        self.archive.recorder.follow_inline(  # type: ignore[attr-defined]
+            [self.consumers.read_models[name] for name in READ_YOUR_WRITES]
+        )
         self.wait_for = ReadModelWaiter(self.consumers)
         self._ingest_lock: Any = None
         self.dicom_server: Any = None

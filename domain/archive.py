@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import attrs
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError, Recording
 
 from domain.aggregates import ChangesLog, Instance, Resource
@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 
 STABILITY_WATCHER = Origin(Channel.WATCHER, user="stability-watcher")
+
+
+class BulkEventReader(Protocol):
+    """What an event store may offer beyond eventsourcing's recorder: the events of many
+    aggregates at once (adapters.event_store's recorder does)."""
+
+    def __call__(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[Any]]: ...
 
 
 class StoreStatus(StrEnum):
@@ -77,16 +84,20 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
         super().__init__(env)
         self.secrets = secrets or NoSecretStore()
         self._store_new = GroupCommitter(self.save).append if group_commit else self._append
-        self._listeners: list[Callable[[set[type]], None]] = []
+        self._listeners: list[Callable[[set[type], int], None]] = []
 
-    def subscribe(self, listener: Callable[[set[type]], None]) -> None:
-        """`listener(event types)` is called after every append of this process."""
+    def subscribe(self, listener: Callable[[set[type], int], None]) -> None:
+        """`listener(event types, last position)` is called after every append of this
+        process."""
         self._listeners.append(listener)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        if not recordings:
+            return
         types = {type(recording.domain_event) for recording in recordings}
+        position = max(recording.notification.id for recording in recordings)
         for listener in self._listeners:
-            listener(types)
+            listener(types, position)
 
     @retry_on_conflict
     def store(self, record: InstanceRecord, origin: Origin, overwrite: bool) -> StoreOutcome:
@@ -109,11 +120,9 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
         The event store splits the append into bounded INSERTs (see adapters.event_store).
         """
         pending = []
-        for instance_id in instance_ids:
-            instance = self._live_instance(instance_id)
-            if instance is not None:
-                instance.delete(origin.to_dict())
-                pending.append(instance)
+        for instance in self._live_instances(list(instance_ids)):
+            instance.delete(origin.to_dict())
+            pending.append(instance)
         return self._append(*pending) if pending else None
 
     def attachment_of(self, instance_id: str) -> str | None:
@@ -153,6 +162,23 @@ class Archive(RemoteNodeCommands, JobCommands, ExportCommands, Application):
         except AggregateNotFoundError:
             return Resource(resource_id=resource_id, level=level, origin=origin.to_dict())
         return resource
+
+    def _live_instances(self, instance_ids: Sequence[str]) -> list[Instance]:
+        """The live ones among these instances, loaded together when the event store can read
+        several aggregates at once (one statement instead of one per instance)."""
+        bulk: BulkEventReader | None = getattr(self.recorder, "select_events_of", None)
+        if bulk is None:
+            found = (self._live_instance(instance_id) for instance_id in instance_ids)
+            return [instance for instance in found if instance is not None]
+        aggregate_ids = list(dict.fromkeys(map(instance_aggregate_id, instance_ids)))
+        stored = bulk(aggregate_ids)
+        instances = []
+        for aggregate_id in aggregate_ids:
+            events = [self.mapper.to_domain_event(item) for item in stored.get(aggregate_id, [])]
+            instance: Instance | None = project_aggregate(None, events) if events else None
+            if instance is not None and instance.live:
+                instances.append(instance)
+        return instances
 
     def _live_instance(self, instance_id: str) -> Instance | None:
         try:

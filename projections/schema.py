@@ -66,16 +66,18 @@ def set_search_path(conn: psycopg.Connection, schema: str) -> None:
 
 
 @functools.cache
-def enter_statement(lock_name: str, schema: str) -> bytes:
+def enter_statement(lock_name: str, schema: str, relaxed: bool = True) -> bytes:
     """One round trip to start applying a batch: take the projection's lock, point at its
     schema, read its position.
 
     Read models are rebuilt from the log and their position commits with their writes, so a
-    crash can only lose projection work that is then redone: no need to wait for the WAL flush.
+    crash can only lose projection work that is then redone: no need to wait for the WAL flush
+    (`relaxed`), unless the transaction also appends to the log.
     """
+    relax = "SET LOCAL synchronous_commit = off; " if relaxed else ""
     return (
         SQL(
-            "SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({key}); "
+            relax + "SELECT pg_advisory_xact_lock({key}); "
             "SET LOCAL search_path TO {schema}; SELECT position FROM tracking"
         )
         .format(key=Literal(advisory_key(lock_name)), schema=Literal(schema))
@@ -83,13 +85,26 @@ def enter_statement(lock_name: str, schema: str) -> bytes:
     )
 
 
-def enter(conn: psycopg.Connection, lock_name: str, schema: str) -> int:
+def enter(conn: psycopg.Connection, lock_name: str, schema: str, relaxed: bool = True) -> int:
     """Runs enter_statement(); returns the projection's tracked position."""
-    cursor = conn.execute(enter_statement(lock_name, schema))
+    if not relaxed:
+        return enter_appending(conn, lock_name, schema)
+    cursor = conn.execute(enter_statement(lock_name, schema, relaxed))
     while cursor.nextset():
         pass
     row = cursor.fetchone()
     return int(row[0]) if row else 0
+
+
+def enter_appending(conn: psycopg.Connection, lock_name: str, schema: str) -> int:
+    """enter() for a transaction that also appends to the log (its commit stays durable), in
+    single statements that pipeline mode can send together. The position is read by a
+    statement after the lock's, so that it sees what the lock's last holder committed."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(%s), set_config('search_path', %s, true)",
+        (advisory_key(lock_name), schema),
+    )
+    return tracked_position(conn)
 
 
 def tracked_position(conn: psycopg.Connection) -> int:

@@ -69,13 +69,20 @@ class LogReader:
         ).fetchall()
         return [(row[0], self._decoded(row)) for row in rows]
 
+    def decode(self, appended: Iterable[tuple[int, StoredEvent]]) -> list[Positioned]:
+        """Events just appended, decoded as read would decode them (and remembered for it)."""
+        return [(position, self._event(position, stored)) for position, stored in appended]
+
     def _decoded(self, row: tuple[Any, ...]) -> Any:
-        """Runners following the same stretch of the log share one decoding of each event."""
         position, oid, version, topic, state = row
+        return self._event(position, StoredEvent(oid, version, topic, bytes(state)))
+
+    def _event(self, position: int, stored: StoredEvent) -> Any:
+        """Runners following the same stretch of the log share one decoding of each event."""
         with self._lock:
             event = self._recent.get(position)
         if event is None:
-            event = self.mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
+            event = self.mapper.to_domain_event(stored)
             with self._lock:
                 self._recent[position] = event
                 while len(self._recent) > RECENT_EVENTS:

@@ -80,6 +80,7 @@ class ConsumerRunner:
         self._careful_until = 0  # up to there, one event per batch (to find a failing one)
         self._last_saved = 0.0
         self._last_report = 0.0
+        self._advancing = threading.Lock()
         self._wakeup = threading.Event()
         self._urgent = threading.Event()
         self._stopping = threading.Event()
@@ -177,9 +178,12 @@ class ConsumerRunner:
             self._report()
 
     def _advance(self, position: int) -> None:
-        if position > self.position:
+        """Monotonic: the runner's thread and appenders that project inline both advance it."""
+        with self._advancing:
+            if position <= self.position:
+                return
             self.position = position
-            self.on_progress(self.name, position)
+        self.on_progress(self.name, position)
 
     def _report(self, force: bool = False, state: str | None = None) -> None:
         now = time.monotonic()

@@ -104,11 +104,14 @@ class Consumers:
 
     # -- signals ---------------------------------------------------------------------------
 
-    def notify(self, event_types: Iterable[type] | None = None) -> None:
-        """Wakes the runners interested in events of these types (all when None) now; the
+    def notify(self, event_types: Iterable[type] | None = None, position: int = 0) -> None:
+        """Wakes the runners interested in events of these types (all when None) that have
+        not consumed `position` yet (those that projected the append inline have); the
         others see them at their next poll."""
         types = set(event_types) if event_types is not None else None
         for runner in self.runners:
+            if runner.position >= position > 0:
+                continue
             if types is None or runner.interested_in(types):
                 runner.nudge()
 

@@ -14,7 +14,7 @@ from adapters.consumers.supervisor import Consumers
 from adapters.database import DatabaseAddress
 from adapters.node import ChronicleNode
 from domain.aggregates import Instance
-from domain.levels import SERIES
+from domain.levels import INSTANCE, SERIES
 from domain.main_tags import orthanc_id
 from domain.origin import Channel, Origin
 from projections.hierarchy import queries
@@ -30,8 +30,8 @@ def instance(n: int) -> bytes:
     return make_instance("P1", "1.7.1", "1.7.1.1", f"1.7.1.1.{n}", instance_number=n)
 
 
-class FaultyFiles:
-    """The files read model, failing on the Stored event of one SOP instance while told to."""
+class FaultyModel:
+    """A read model failing on the Stored event of one SOP instance while told to."""
 
     def __init__(self, model: Any, poisoned: str) -> None:
         self.model = model
@@ -68,7 +68,7 @@ def test_a_failing_read_model_leaves_the_others_current_and_recovers(
         first = node.ingestor.ingest(instance(1), ORIGIN)
         files = node.consumers.read_models["files"]
         poisoned_id = _instance_id(2)
-        files.model = FaultyFiles(files.model, poisoned_id)
+        files.model = FaultyModel(files.model, poisoned_id)
         node.consumers.start()
         try:
             second = node.ingestor.ingest(instance(2), ORIGIN)
@@ -93,6 +93,53 @@ def test_a_failing_read_model_leaves_the_others_current_and_recovers(
             assert eventually(lambda: status_of(node, "files").state == RUNNING)
             assert status_of(node, "files").last_error is None
             assert _files(node) == {first.instance_id, second.instance_id, third.instance_id}
+        finally:
+            node.consumers.stop()
+
+
+def _tracked(node: ChronicleNode, name: str) -> int:
+    with node.db.connection() as conn:
+        row = conn.execute(f"SELECT position FROM {name}.tracking").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_an_append_is_in_the_hierarchy_and_changes_once_committed(
+    postgres: DatabaseAddress,
+) -> None:
+    """Read-your-writes without a wait: the two read models a writer's next read depends on
+    project each append inside its transaction (no runner is running here)."""
+    with fresh_node(postgres, "chronicle_consumers_inline", stable_age=3600) as node:
+        stored = node.ingestor.ingest(instance(1), ORIGIN)
+        assert stored.position is not None
+        assert _tracked(node, "hierarchy") == stored.position
+        assert _tracked(node, "changes") == stored.position
+        assert _tracked(node, "files") < stored.position  # left to its runner
+        with node.db.connection() as conn:
+            assert queries.get_resource(conn, INSTANCE, stored.instance_id) is not None
+        assert node.consumers.read_models["hierarchy"].position == stored.position
+
+
+def test_a_read_model_failing_inline_leaves_the_append_to_its_runner(
+    postgres: DatabaseAddress,
+) -> None:
+    """The append commits all the same; the runner then meets the fault, reports it, and
+    recovers once it is gone."""
+    with fresh_node(postgres, "chronicle_consumers_inline_fault", stable_age=3600) as node:
+        hierarchy = node.consumers.read_models["hierarchy"]
+        hierarchy.model = FaultyModel(hierarchy.model, _instance_id(1))
+        stored = node.ingestor.ingest(instance(1), ORIGIN)
+        assert stored.position is not None
+        assert node.archive.attachment_of(stored.instance_id) is not None  # committed
+        assert _tracked(node, "hierarchy") < stored.position
+        node.consumers.start()
+        try:
+            assert eventually(lambda: status_of(node, "hierarchy").state == FAILING)
+            assert status_of(node, "hierarchy").failing_position == stored.position
+            hierarchy.model.faulty = False
+            hierarchy.wake()
+            assert node.consumers.wait_for(stored.position, ["hierarchy", "changes"], PATIENCE)
+            with node.db.connection() as conn:
+                assert queries.get_resource(conn, INSTANCE, stored.instance_id) is not None
         finally:
             node.consumers.stop()
 
