@@ -42,7 +42,8 @@ from pynetdicom.sop_class import (
     uid_to_service_class,
 )
 
-from adapters.dicom import find, scp_retrieve
+from adapters import stage_timing
+from adapters.dicom import find, reactor, scp_retrieve
 from adapters.dicom.sockets import set_nodelay
 from domain.dicom_files import InvalidDicomFile
 from domain.dicom_text import parse_encoding
@@ -291,6 +292,7 @@ class DicomServer:
 
     def start(self) -> None:
         _quiet_pynetdicom()
+        reactor.install()
         try:
             self._server = self._ae().start_server(
                 self.address, block=False, evt_handlers=self._handlers()
@@ -363,6 +365,10 @@ class DicomServer:
         return SUCCESS if self.access_of(event.assoc).allows("echo") else REFUSED
 
     def _on_store(self, event: evt.Event) -> int:
+        with stage_timing.ingest("dicom"):
+            return self._store(event)
+
+    def _store(self, event: evt.Event) -> int:
         access = self.access_of(event.assoc)
         if not access.allows("store"):
             return REFUSED
@@ -373,7 +379,9 @@ class DicomServer:
             called_aet=access.called_aet,
         )
         try:
-            result = self.node.ingestor.ingest(event.encoded_dataset(), origin)
+            with stage_timing.stage("dataset"):
+                data = event.encoded_dataset()
+            result = self.node.ingestor.ingest(data, origin)
         except InvalidDicomFile:
             log.warning("C-STORE from AET %r: invalid DICOM file refused", access.calling_aet)
             return CANNOT_UNDERSTAND

@@ -41,6 +41,7 @@ from pynetdicom.sop_class import (
 )
 
 from adapters.delivery import OnResult
+from adapters.dicom import reactor
 from adapters.dicom.reply_race import guard_reply_race
 from adapters.dicom.sockets import NODELAY_HANDLERS
 
@@ -130,6 +131,7 @@ def _batches(items: list[StoreItem]) -> Iterator[list[StoreItem]]:
 
 class DicomClient:
     def __init__(self, local_aet: str, timeout: float, maximum_pdu_length: int = 0) -> None:
+        reactor.install()
         self.local_aet = local_aet
         self.timeout = timeout
         self.maximum_pdu_length = maximum_pdu_length
