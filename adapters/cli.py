@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from argparse import SUPPRESS
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,10 @@ def _settings_arguments(parser: argparse.ArgumentParser) -> None:
         help="store a re-sent SOP instance over the existing one",
     )
     parser.add_argument("--max-upload-mb", type=int, help="largest accepted request body")
+    parser.add_argument(
+        "--workers", type=int, help="serve: processes serving the archive (default 1)"
+    )
+    parser.add_argument("--shared-ports", action="store_true", default=None, help=SUPPRESS)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -50,6 +55,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             "stable_age",
             "overwrite_instances",
             "max_upload_mb",
+            "workers",
+            "shared_ports",
         )
     }
     return load_settings(args.config, overrides=overrides)
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from adapters.server import serve
 
-            serve(settings)
+            serve(settings, sys.argv[1:] if argv is None else argv)
             return 0
         if args.command == "rebuild":
             _check_rebuildable(args.projections)

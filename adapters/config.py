@@ -15,6 +15,7 @@ import attrs
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CHRONICLE_"
+MAX_WORKERS = 64
 
 
 @attrs.frozen
@@ -31,6 +32,10 @@ class Settings:
     default_encoding: str = "Latin1"
     name: str = "Chronicle"
     db_pool_size: int = 4
+    # `chronicle serve --workers N`: N processes serving one archive on the same ports.
+    workers: int = 1
+    # Bind HTTP and DICOM with SO_REUSEPORT, beside the other processes of one `serve`.
+    shared_ports: bool = False
     # DICOM networking (Orthanc's option in brackets); defaults are the safe ones.
     dicom_enabled: bool = True  # [DicomServerEnabled]
     dicom_modalities: dict[str, Any] = attrs.field(factory=dict)  # [DicomModalities]
@@ -80,6 +85,8 @@ class ConfigError(ValueError):
 
 
 _FIELD_TYPES: dict[str, type] = {
+    "workers": int,
+    "shared_ports": bool,
     "data_dir": Path,
     "database_url": str,
     "http_host": str,
@@ -157,6 +164,8 @@ _ORTHANC_IGNORED = {"IndexDirectory", "StorageCompression", "Plugins", "RemoteAc
 def _validated(settings: Settings) -> Settings:
     from domain.dicom_text import UnknownDicomTag, configured_private_entries, parse_encoding
 
+    if not 1 <= settings.workers <= MAX_WORKERS:
+        raise ConfigError(f"workers: between 1 and {MAX_WORKERS}, not {settings.workers}")
     try:
         parse_encoding(settings.default_encoding)
     except ValueError:

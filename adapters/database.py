@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlparse
 
 import attrs
 import psycopg
@@ -31,11 +31,18 @@ class DatabaseAddress:
         host = query.get("host", [parsed.hostname or "localhost"])[0]
         return cls(
             host=host,
-            port=parsed.port or 5432,
+            port=int(query.get("port", [parsed.port or 5432])[0]),
             user=unquote(parsed.username or "postgres"),
             password=unquote(parsed.password or ""),
             dbname=(parsed.path or "/postgres").lstrip("/") or "postgres",
         )
+
+    def url(self) -> str:
+        """The address as a URL that from_url() reads back (a socket directory as `host`)."""
+        user = quote(self.user, safe="")
+        password = f":{quote(self.password, safe='')}" if self.password else ""
+        query = urlencode({"host": self.host, "port": self.port})
+        return f"postgresql://{user}{password}@/{quote(self.dbname, safe='')}?{query}"
 
     def conninfo(self) -> str:
         return psycopg.conninfo.make_conninfo(

@@ -19,6 +19,7 @@ from adapters.dicom.scu import DicomClient
 from adapters.event_store import event_store_env
 from adapters.ingest import Ingestor
 from adapters.jobs.engine import JobEngine
+from adapters.leadership import Leadership
 from adapters.node_directory import NodeDirectory
 from adapters.peer_client import PeerClient
 from adapters.processors.file_reaper import FileReaper
@@ -136,6 +137,7 @@ class ChronicleNode:
         self.wait_for = ReadModelWaiter(self.consumers)
         self._ingest_lock: Any = None
         self.dicom_server: Any = None
+        self.leadership = Leadership(self.address, self._lead, self._follow)
 
     def _database_address(self) -> DatabaseAddress:
         if self.settings.database_url:
@@ -161,15 +163,25 @@ class ChronicleNode:
         self._ingest_lock = self.storage.ingesting()
         self._ingest_lock.__enter__()
         if workers:
-            self.consumers.start()
-            self.jobs.start()
+            self.leadership.start()
             self._start_dicom_server()
+
+    def _lead(self) -> None:
+        """Elected: this process now runs the consumers and the job engine, from the
+        positions the previous leader left."""
+        self.consumers.prepare()
+        self.consumers.start()
+        self.jobs.start()
+
+    def _follow(self) -> None:
+        self.jobs.stop()
+        self.consumers.stop()
 
     def _start_dicom_server(self) -> None:
         if self.settings.dicom_enabled:
             from adapters.dicom.scp import DicomServer
 
-            self.dicom_server = DicomServer(self)
+            self.dicom_server = DicomServer(self, shared_port=self.settings.shared_ports)
             self.dicom_server.start()
 
     def sync_remote_nodes(self) -> None:
@@ -195,8 +207,8 @@ class ChronicleNode:
         if self.dicom_server is not None:
             self.dicom_server.stop()
             self.dicom_server = None
-        self.jobs.stop()
-        self.consumers.stop()
+        self._follow()  # before the lock goes: never two processes running the consumers
+        self.leadership.stop()
         if self._ingest_lock is not None:
             self._ingest_lock.__exit__(None, None, None)
             self._ingest_lock = None

@@ -6,13 +6,17 @@ import fcntl
 import ipaddress
 import logging
 import signal
+import socket
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+import attrs
 import uvicorn
 
 from adapters.config import ConfigError, Settings
 from adapters.node import ChronicleNode
+from adapters.workers import WorkerProcesses, worker_command
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +61,31 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, argv: Sequence[str] = ()) -> None:
+    """`argv`: the command's arguments, which the other workers are started with."""
     from api.app import create_asgi_app
 
     check_listening_policy(settings)
-    lock = DataDirectoryLock(settings.data_dir)
-    lock.acquire()
+    if settings.workers > 1:
+        settings = attrs.evolve(settings, shared_ports=True)
+    # With the embedded database, this process owns the data directory; with a database URL,
+    # several processes (here or on other machines) may share it.
+    lock = DataDirectoryLock(settings.data_dir) if settings.database_url is None else None
+    if lock is not None:
+        lock.acquire()
     # uvicorn re-raises SIGTERM once it has shut down; turn it into SystemExit so that the
     # workers and the embedded database are stopped below instead of the process dying.
     # Installed first, so that a SIGTERM during a long start-up catch-up also stops cleanly.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     node: ChronicleNode | None = None
+    workers: WorkerProcesses | None = None
     try:
         node = ChronicleNode(settings, owns_database=True)
         node.start()
+        if settings.workers > 1:
+            url = node.address.url()
+            workers = WorkerProcesses(worker_command(argv, url), settings.workers - 1)
+            workers.start()
         config = uvicorn.Config(
             create_asgi_app(node),
             host=settings.http_host,
@@ -83,8 +98,27 @@ def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=10,
         )
         log.info("Chronicle listening on http://%s:%d", settings.http_host, settings.http_port)
-        uvicorn.Server(config).run()
+        server = uvicorn.Server(config)
+        if settings.shared_ports:
+            server.run(sockets=[shared_socket(settings.http_host, settings.http_port)])
+        else:
+            server.run()
     finally:
+        if workers is not None:
+            workers.stop()
         if node is not None:
             node.close()
-        lock.release()
+        if lock is not None:
+            lock.release()
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket other processes of this archive bind too (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

@@ -45,6 +45,12 @@ class ProcessorRunner(ConsumerRunner):
         """The runtime schema is migrated once for every consumer (Consumers.prepare)."""
         return register(conn, self.name, self.reader)
 
+    def tracked(self, conn: psycopg.Connection) -> int:
+        row = conn.execute(
+            "SELECT position FROM runtime.processor_positions WHERE name = %s", (self.name,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def consume(self, conn: psycopg.Connection, batch: Sequence[Positioned], up_to: int) -> int:
         if batch:
             self.processor.handle(batch)

@@ -31,6 +31,10 @@ class ReadModelRunner(ConsumerRunner):
             schema.set_search_path(conn, self.name)
             return schema.tracked_position(conn)
 
+    def tracked(self, conn: psycopg.Connection) -> int:
+        row = conn.execute(f"SELECT position FROM {self.name}.tracking").fetchone()
+        return int(row[0]) if row else 0
+
     def consume(self, conn: psycopg.Connection, batch: Sequence[Positioned], up_to: int) -> int:
         if not self.should_save(batch):
             return self.position

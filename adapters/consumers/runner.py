@@ -134,6 +134,16 @@ class ConsumerRunner:
             self._tick_due = True  # what it handled may have made periodic work due sooner
         return full
 
+    def refresh(self) -> None:
+        """Moves to the position tracked in the database if that is further: another process
+        ran this consumer meanwhile (this one's thread is not running)."""
+        with self.db.connection() as conn:
+            self._advance(self.tracked(conn))
+
+    def tracked(self, conn: psycopg.Connection) -> int:
+        """The position kept in the database."""
+        raise NotImplementedError
+
     def catch_up_fully(self) -> bool:
         """Consumes everything there is; False if the consumer is failing (it stays where it
         fails, and its thread keeps retrying once started)."""
@@ -218,6 +228,8 @@ class ConsumerRunner:
         self._wakeup.set()
 
     def start(self) -> None:
+        """Starts the thread; a runner stopped before (leadership lost) starts again."""
+        self._stopping.clear()
         self._report(force=True)
         self._thread = threading.Thread(target=self._run, name=f"consumer-{self.name}", daemon=True)
         self._thread.start()

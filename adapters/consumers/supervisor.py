@@ -126,8 +126,14 @@ class Consumers:
         """
         runners = [self.read_models[name] for name in names]
         if not self._started:
+            # A tool, or a process that does not run the consumers (another one leads): the
+            # read models are brought to the position in this thread, under their locks, so
+            # that what another process applied is not read again.
             for runner in runners:
-                runner.catch_up_fully()
+                if runner.position < position:
+                    runner.refresh()
+                if runner.position < position:
+                    runner.catch_up_fully()
             return all(runner.position >= position for runner in runners)
         deadline = time.monotonic() + timeout
         with self._progress:
@@ -157,10 +163,4 @@ class Consumers:
     def _tracked(conn: Any, runner: ConsumerRunner) -> int:
         """Where the consumer is by its own tracking (in another process too), or this
         process's position if further (a skip past irrelevant events not saved yet)."""
-        if isinstance(runner, ReadModelRunner):
-            row = conn.execute(f"SELECT position FROM {runner.name}.tracking").fetchone()
-        else:
-            row = conn.execute(
-                "SELECT position FROM runtime.processor_positions WHERE name = %s", (runner.name,)
-            ).fetchone()
-        return max(int(row[0]) if row else 0, runner.position)
+        return max(runner.tracked(conn), runner.position)

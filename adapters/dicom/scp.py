@@ -41,6 +41,7 @@ from pynetdicom.sop_class import (
     Verification,
     uid_to_service_class,
 )
+from pynetdicom.transport import ThreadedAssociationServer
 
 from adapters import stage_timing
 from adapters.dicom import find, reactor, scp_retrieve
@@ -266,9 +267,19 @@ def _register_storage_class(uid: str) -> bool:
 # --- the server --------------------------------------------------------------------------------
 
 
+class SharedPortServer(ThreadedAssociationServer):
+    """Binds beside the other processes of this archive (SO_REUSEPORT)."""
+
+    def server_bind(self) -> None:
+        assert self.socket is not None
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
 class DicomServer:
-    def __init__(self, node: ChronicleNode) -> None:
+    def __init__(self, node: ChronicleNode, shared_port: bool = False) -> None:
         self.node = node
+        self.shared_port = shared_port
         self.settings = node.settings
         self.policy = ModalityPolicy(node)
         self.syntaxes = accepted_transfer_syntaxes(self.settings.accepted_transfer_syntaxes)
@@ -294,13 +305,23 @@ class DicomServer:
         _quiet_pynetdicom()
         reactor.install()
         try:
-            self._server = self._ae().start_server(
-                self.address, block=False, evt_handlers=self._handlers()
-            )
+            self._server = self._listen()
         except OSError as exc:
             log.error("DICOM server not started on %s:%d: %s", *self.address, exc.strerror)
             return
         log.info("DICOM server %s listening on %s:%d", self.settings.dicom_aet, *self.address)
+
+    def _listen(self) -> Any:
+        ae = self._ae()
+        if not self.shared_port:
+            return ae.start_server(self.address, block=False, evt_handlers=self._handlers())
+        # What start_server(block=False) does, with a server class of our own.
+        server = ae.make_server(
+            self.address, evt_handlers=self._handlers(), server_class=SharedPortServer
+        )
+        threading.Thread(target=server.serve_forever, name="dicom-acceptor", daemon=True).start()
+        ae._servers.append(server)  # where shutdown() takes it from
+        return server
 
     def stop(self) -> None:
         if self._server is not None:

@@ -55,6 +55,7 @@ class JobEngine:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._claim = threading.Lock()
+        self._running_here: set[str] = set()  # jobs this process runs now (synchronous too)
 
     # -- submitting ----------------------------------------------------------------------------
 
@@ -113,6 +114,15 @@ class JobEngine:
     def run(self, job_id: str, started: bool = False) -> tuple[dict[str, Any], int]:
         """Runs a job in the calling thread; returns its content and the log position of its
         last event. Raises JobFailed (with that position) if it failed."""
+        with self._claim:
+            self._running_here.add(job_id)
+        try:
+            return self._run(job_id, started)
+        finally:
+            with self._claim:
+                self._running_here.discard(job_id)
+
+    def _run(self, job_id: str, started: bool) -> tuple[dict[str, Any], int]:
         if not started:
             with self._claim:
                 self.archive.start_job(job_id)
@@ -145,9 +155,12 @@ class JobEngine:
             return self.archive.recorder.max_notification_id() or 0
 
     def recover(self) -> None:
-        """Fails the jobs a crash left Running."""
+        """Fails the jobs a crash left Running (but not those this process runs right now:
+        after a takeover, its own synchronous jobs are alive)."""
         with self.db.connection() as conn:
             stale = jobs_queries.running(conn)
+        with self._claim:
+            stale = [job_id for job_id in stale if job_id not in self._running_here]
         for job_id in stale:
             code, description = INTERRUPTED
             with contextlib.suppress(JobStateError):
@@ -158,6 +171,9 @@ class JobEngine:
     # -- the thread ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Fails what a crash left Running, then runs pending jobs; starts again after a
+        stop (leadership lost and regained)."""
+        self._stopping.clear()
         self.recover()
         self._thread = threading.Thread(target=self._loop, name="job-engine", daemon=True)
         self._thread.start()
@@ -167,6 +183,7 @@ class JobEngine:
         self._wakeup.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+            self._thread = None
 
     def notify(self) -> None:
         self._wakeup.set()
