@@ -155,7 +155,11 @@ class ChronicleServer(Server):
 
     name = "chronicle"
 
-    def __init__(self, data_dir: Path | None = None, stable_age: float = STABLE_AGE) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, stable_age: float = STABLE_AGE, workers: int = 1
+    ) -> None:
+        self.workers = workers
+        self.name = "chronicle" if workers == 1 else f"chronicle {workers}w"
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="chronicle-bench-"))
         self.port = free_port()
@@ -179,6 +183,8 @@ class ChronicleServer(Server):
             str(self.port),
             "--stable-age",
             str(self.stable_age),
+            "--workers",
+            str(self.workers),
             *self.extra_arguments(),
         ]
         with open(self.log_path, "ab") as log:
@@ -349,6 +355,12 @@ def bench_arguments(
     )
     parser.add_argument("--orthanc", action="store_true", help="also run against Orthanc 1.10.1")
     parser.add_argument(
+        "--workers",
+        type=_worker_counts,
+        default=[1],
+        help="Chronicle's `serve --workers` values, each a server of its own (default 1; e.g. 1,2)",
+    )
+    parser.add_argument(
         "--count", type=int, default=count, help=f"instances per small-file case (default {count})"
     )
     parser.add_argument("--large-count", type=int, help=f"instances of 512x512 (default: {large})")
@@ -359,6 +371,20 @@ def bench_arguments(
         help=f"seconds after which a case starts no new {action} (default {time_limit:g})",
     )
     return parser.parse_args(argv)
+
+
+def _worker_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of worker counts: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"not a list of worker counts: {text!r}")
+    return counts
+
+
+def is_chronicle(server_name: str) -> bool:
+    return server_name.startswith("chronicle")
 
 
 def isolate_if_comparing(

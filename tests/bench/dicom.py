@@ -57,6 +57,7 @@ from tests.bench.common import (
     OrthancServer,
     Server,
     bench_arguments,
+    is_chronicle,
     isolate_if_comparing,
     machine_summary,
     percentile,
@@ -99,8 +100,8 @@ class ChronicleDicomServer(ChronicleServer):
 
     aet = "CHRONICLE"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, workers: int = 1) -> None:
+        super().__init__(workers=workers)
         self.dicom_port = _free_port_besides(self.port)
         self.config_dir = Path(tempfile.mkdtemp(prefix="chronicle-bench-config-"))
         self.config_path = self.config_dir / "orthanc.json"
@@ -498,12 +499,19 @@ def report_store(outcomes: Sequence[StoreOutcome], compare: bool) -> None:
     ratio_rows = []
     for o in outcomes:
         other = by_key.get(("orthanc", o.case.label, o.case.associations))
-        if o.server != "chronicle" or other is None:
+        if not is_chronicle(o.server) or other is None:
             continue
         ratio = o.rate / other.rate if other.rate else None
-        ratio_rows.append((o.case.label, o.case.associations, o.rate, other.rate, ratio))
+        ratio_rows.append((o.case.label, o.case.associations, o.server, o.rate, other.rate, ratio))
     print()
-    headers = ("C-STORE", "assocs", "chronicle inst/s", "orthanc inst/s", "chronicle/orthanc")
+    headers = (
+        "C-STORE",
+        "assocs",
+        "server",
+        "chronicle inst/s",
+        "orthanc inst/s",
+        "chronicle/orthanc",
+    )
     print(table(headers, ratio_rows))
 
 
@@ -534,13 +542,13 @@ def report_find(outcomes: Sequence[FindOutcome], compare: bool) -> None:
     ratio_rows = []
     for o in outcomes:
         other = by_key.get(("orthanc", o.label))
-        if o.server != "chronicle" or other is None:
+        if not is_chronicle(o.server) or other is None:
             continue
         mine, theirs = o.ms(0.5), other.ms(0.5)
         ratio = mine / theirs if mine is not None and theirs else None
-        ratio_rows.append((o.label, mine, theirs, ratio))
+        ratio_rows.append((o.label, o.server, mine, theirs, ratio))
     print()
-    headers = ("C-FIND", "chronicle p50 ms", "orthanc p50 ms", "chronicle/orthanc (time)")
+    headers = ("C-FIND", "server", "chronicle p50 ms", "orthanc p50 ms", "chronicle/orthanc (time)")
     print(table(headers, ratio_rows))
 
 
@@ -570,8 +578,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             generate_case(files, "large 512x512", 1, large_count, 512),
         ]
         query_set = generate_query_set(files)
-        chronicle = stack.enter_context(ChronicleDicomServer())
-        servers: list[Server] = [chronicle.start()]
+        servers: list[Server] = [
+            stack.enter_context(ChronicleDicomServer(workers)).start() for workers in args.workers
+        ]
         if args.orthanc:
             orthanc = stack.enter_context(OrthancDicomServer())
             servers.append(orthanc.start())

@@ -30,6 +30,7 @@ from tests.bench.common import (
     OrthancServer,
     Server,
     bench_arguments,
+    is_chronicle,
     isolate_if_comparing,
     machine_summary,
     percentile,
@@ -229,12 +230,19 @@ def report(outcomes: Sequence[Outcome], compare: bool) -> None:
     ratio_rows = []
     for o in outcomes:
         other = by_key.get(("orthanc", o.case.label, o.case.clients))
-        if o.server != "chronicle" or other is None:
+        if not is_chronicle(o.server) or other is None:
             continue
         ratio = o.rate / other.rate if other.rate else None
-        ratio_rows.append((o.case.label, o.case.clients, o.rate, other.rate, ratio))
+        ratio_rows.append((o.case.label, o.case.clients, o.server, o.rate, other.rate, ratio))
     print()
-    headers = ("case", "clients", "chronicle inst/s", "orthanc inst/s", "chronicle/orthanc")
+    headers = (
+        "case",
+        "clients",
+        "server",
+        "chronicle inst/s",
+        "orthanc inst/s",
+        "chronicle/orthanc",
+    )
     print(table(headers, ratio_rows))
 
 
@@ -251,8 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     orthanc_version = ""
     with contextlib.ExitStack() as stack:
-        chronicle = stack.enter_context(ChronicleServer())
-        servers: list[Server] = [chronicle.start()]
+        servers: list[Server] = [
+            stack.enter_context(ChronicleServer(workers=workers)).start()
+            for workers in args.workers
+        ]
         if args.orthanc:
             orthanc = stack.enter_context(OrthancServer())
             servers.append(orthanc.start())

@@ -29,6 +29,7 @@ from tests.bench.common import (
     ChronicleServer,
     OrthancServer,
     Server,
+    is_chronicle,
     isolate_if_comparing,
     machine_summary,
     percentile,
@@ -137,7 +138,7 @@ def report(outcomes: Sequence[Outcome], compare: bool) -> None:
     ratios = []
     for o in outcomes:
         other = by_key.get(("orthanc", o.case))
-        if o.server == "chronicle" and other is not None and other.rate:
+        if is_chronicle(o.server) and other is not None and other.rate:
             ratios.append((o.case, o.rate, other.rate, o.rate / other.rate))
     print()
     print(table(("case", "chronicle per s", "orthanc per s", "chronicle/orthanc"), ratios))
