@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 from litestar import Request, Response, delete, get, post, route
+from litestar.concurrency import sync_to_thread
 from litestar.handlers import HTTPRouteHandler
 from pydicom import Dataset
 from pydicom.datadict import dictionary_VR
 
 from adapters.dicom.scu import DicomClient, DicomNetworkError
 from adapters.node import ReadModelWaiter
+from adapters.query_results import QueryResult, QueryResults
 from adapters.remote_config import REST
 from api.context import read_connection, rest_origin
 from api.dicom_json import TagsFormat, full_tags, to_format
@@ -65,7 +64,6 @@ LEVEL_IDENTIFIERS = {
         "PatientID",
     ),
 }
-MAX_QUERIES = 100  # Orthanc's QueryRetrieveSize
 log = logging.getLogger(__name__)
 BINARY_NUMBER_VRS = {"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"}
 
@@ -339,56 +337,34 @@ def _find(
 
 
 # ---------------------------------------------------------------------------------------------
-# /queries: in-memory results, as in Orthanc
+# /queries: the results, in the database (adapters/query_results.py)
 
 
-@attrs.define
-class QueryResult:
-    modality: str
-    level: str
-    query: dict[str, Any]  # the filter as the client gave it, in full tags (/query)
-    answers: list[Dataset]
+def registry(request: Request) -> QueryRegistry:
+    return QueryRegistry(QueryResults(request.app.state.db))
 
 
 class QueryRegistry:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queries: OrderedDict[str, QueryResult] = OrderedDict()
+    """The query results, with Orthanc's answer for an unknown ID."""
+
+    def __init__(self, results: QueryResults) -> None:
+        self.results = results
 
     def add(self, result: QueryResult) -> str:
-        query_id = str(uuid.uuid4())
-        with self._lock:
-            self._queries[query_id] = result
-            while len(self._queries) > MAX_QUERIES:
-                self._queries.popitem(last=False)
-        return query_id
+        return self.results.add(result)
 
     def get(self, query_id: str) -> QueryResult:
-        with self._lock:
-            result = self._queries.get(query_id)
+        result = self.results.get(query_id)
         if result is None:
             raise OrthancError(OrthancCode.UNKNOWN_RESOURCE)
         return result
 
     def ids(self) -> list[str]:
-        with self._lock:
-            return list(self._queries)
+        return self.results.ids()
 
     def remove(self, query_id: str) -> None:
-        with self._lock:
-            if self._queries.pop(query_id, None) is None:
-                raise OrthancError(OrthancCode.UNKNOWN_RESOURCE)
-
-
-_registry_lock = threading.Lock()
-
-
-def registry(request: Request) -> QueryRegistry:
-    state = request.app.state
-    with _registry_lock:
-        if "queries" not in state:
-            state["queries"] = QueryRegistry()
-        return state["queries"]
+        if not self.results.remove(query_id):
+            raise OrthancError(OrthancCode.UNKNOWN_RESOURCE)
 
 
 def _level(value: Any) -> str:
@@ -414,24 +390,26 @@ def query_modality(
     return {"ID": query_id, "Path": f"/queries/{query_id}"}
 
 
-@get("/queries", sync_to_thread=False)
+@get("/queries", sync_to_thread=True)
 def list_queries(request: Request) -> list[str]:
     return registry(request).ids()
 
 
-@get("/queries/{query_id:str}", sync_to_thread=False)
+@get("/queries/{query_id:str}", sync_to_thread=True)
 def query_routes(request: Request, query_id: str) -> list[str]:
     registry(request).get(query_id)
     return ["answers", "level", "modality", "query", "retrieve"]
 
 
-@delete("/queries/{query_id:str}", sync_to_thread=False, status_code=200)
-def delete_query(request: Request, query_id: str) -> Response[bytes]:
-    registry(request).remove(query_id)
+@delete("/queries/{query_id:str}", status_code=200)
+async def delete_query(request: Request, query_id: str) -> Response[bytes]:
+    # Async handlers that run the work in a thread: Litestar 2.25 wraps a sync_to_thread
+    # handler twice when it returns a Response (see api/routes/upload.py).
+    await sync_to_thread(registry(request).remove, query_id)
     return empty()
 
 
-@get("/queries/{query_id:str}/answers", sync_to_thread=False)
+@get("/queries/{query_id:str}/answers", sync_to_thread=True)
 def query_answers(
     request: Request,
     query_id: str,
@@ -448,7 +426,7 @@ def query_answers(
 
 def _answer(request: Request, query_id: str, index: str) -> tuple[QueryResult, Dataset]:
     result = registry(request).get(query_id)
-    if not index.isdigit() or int(index) >= len(result.answers):
+    if not (index.isascii() and index.isdigit()) or int(index) >= len(result.answers):
         raise OrthancError(OrthancCode.UNKNOWN_RESOURCE)
     return result, result.answers[int(index)]
 
@@ -461,13 +439,13 @@ _CHILD_QUERIES = {
 }
 
 
-@get("/queries/{query_id:str}/answers/{index:str}", sync_to_thread=False)
+@get("/queries/{query_id:str}/answers/{index:str}", sync_to_thread=True)
 def answer_routes(request: Request, query_id: str, index: str) -> list[str]:
     result, _answer_ds = _answer(request, query_id, index)
     return ["content", *_CHILD_QUERIES[result.level], "retrieve"]
 
 
-@get("/queries/{query_id:str}/answers/{index:str}/content", sync_to_thread=False)
+@get("/queries/{query_id:str}/answers/{index:str}/content", sync_to_thread=True)
 def answer_content(
     request: Request,
     query_id: str,
@@ -517,17 +495,19 @@ def _child_query_handler(suffix: str, level: str) -> HTTPRouteHandler:
     return child_query
 
 
-@get("/queries/{query_id:str}/level", sync_to_thread=False)
-def query_level(request: Request, query_id: str) -> Response[bytes]:
-    return Response(registry(request).get(query_id).level.encode(), media_type="text/plain")
+@get("/queries/{query_id:str}/level")
+async def query_level(request: Request, query_id: str) -> Response[bytes]:
+    result = await sync_to_thread(registry(request).get, query_id)
+    return Response(result.level.encode(), media_type="text/plain")
 
 
-@get("/queries/{query_id:str}/modality", sync_to_thread=False)
-def query_modality_name(request: Request, query_id: str) -> Response[bytes]:
-    return Response(registry(request).get(query_id).modality.encode(), media_type="text/plain")
+@get("/queries/{query_id:str}/modality")
+async def query_modality_name(request: Request, query_id: str) -> Response[bytes]:
+    result = await sync_to_thread(registry(request).get, query_id)
+    return Response(result.modality.encode(), media_type="text/plain")
 
 
-@get("/queries/{query_id:str}/query", sync_to_thread=False)
+@get("/queries/{query_id:str}/query", sync_to_thread=True)
 def query_filter(
     request: Request, query_id: str, short: str | None = None, simplify: str | None = None
 ) -> Any:

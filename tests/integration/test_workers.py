@@ -146,3 +146,28 @@ def _listeners(port: int) -> set[int]:
         if state == "0A" and int(local.split(":")[1], 16) == port:
             found.add(int(inode))
     return found
+
+
+def test_a_query_made_through_one_process_is_answered_by_the_other(
+    pair: tuple[ChronicleProcess, ChronicleProcess],
+) -> None:
+    """/queries/{id} lives in the database: the archive queries itself (C-FIND SCU to its own
+    SCP) through one process, and the other lists, reads and deletes the result."""
+    first, second = pair
+    with first.client() as one, second.client() as other:
+        stored = one.post("/instances", content=instance(1)).json()
+        itself = {"AET": "CHRONICLE", "Host": "127.0.0.1", "Port": first.dicom_port}
+        assert one.put("/modalities/itself", json=itself).status_code == 200
+        query = {"Level": "Study", "Query": {"PatientID": "WORKERS", "StudyInstanceUID": ""}}
+        made = one.post("/modalities/itself/query", json=query)
+        assert made.status_code == 200, made.text
+        query_id = made.json()["ID"]
+        assert other.get("/queries").json() == [query_id]
+        assert other.get(f"/queries/{query_id}/level").text == "Study"
+        answers = other.get(f"/queries/{query_id}/answers", params={"expand": ""}).json()
+        study_uid = answers[0]["0020,000d"]["Value"]
+        study = one.get(f"/studies/{stored['ParentStudy']}").json()
+        assert study_uid == study["MainDicomTags"]["StudyInstanceUID"]
+        assert other.get(f"/queries/{query_id}/answers/\u00b2").status_code == 404  # not 0-9
+        assert other.delete(f"/queries/{query_id}").status_code == 200
+        assert one.get(f"/queries/{query_id}").status_code == 404
