@@ -112,7 +112,9 @@ def _audit_filter(
     finish = None
     if end:
         whole_day = timedelta(days=1) if len(end) == 8 else timedelta(0)
-        finish = _moment("end", end) + whole_day
+        moment = _moment("end", end)
+        # The end of 9999-12-31 cannot be written: then there is no upper bound.
+        finish = moment + whole_day if moment.replace(tzinfo=None) < LAST_DAY else None
     return exports_queries.AuditFilter(
         patient=patient or None,
         study=study or None,
@@ -122,16 +124,19 @@ def _audit_filter(
     )
 
 
+LAST_DAY = datetime(9999, 12, 31)
+
+
 def _moment(name: str, text: str) -> datetime:
     try:
         if len(text) == 8 and text.isdigit():
             return datetime.strptime(text + "+0000", "%Y%m%d%z")
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment if moment.tzinfo else moment.astimezone()
+    except (ValueError, OverflowError):  # OverflowError: year 1 in a zone east of UTC
         raise OrthancError(
             OrthancCode.BAD_PARAMETER_TYPE, f"{name} must be YYYYMMDD or ISO 8601: {text!r}"
         ) from None
-    return moment if moment.tzinfo else moment.astimezone()
 
 
 def _audit_row(row: dict[str, Any]) -> dict[str, Any]:
