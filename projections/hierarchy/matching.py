@@ -199,8 +199,10 @@ def build_sql(query: ResourceQuery) -> tuple[str, list[Any]]:
     columns = ["r.id", "r.sop_class_uid"] + [
         f"{_alias(k, level)}.main_tags AS tags{k}" for k in range(level + 1)
     ]
+    # The ancestors' levels are implied, but said: the per-level indexes of tags need them.
     joins = [
-        f"JOIN hierarchy.resources a{k} ON a{k}.id = r.{ANCESTOR_COLUMN[k]}" for k in range(level)
+        f"JOIN hierarchy.resources a{k} ON a{k}.id = r.{ANCESTOR_COLUMN[k]} AND a{k}.level = {k}"
+        for k in range(level)
     ]
     where, params = ["r.level = %s"], [level]
     for constraint in query.constraints:
