@@ -2,9 +2,9 @@
 
     python -m tests.bench.rebuild [--instances N] [--size S] [--clients C]
 
-1. Ingests N distinct small instances in-process (ChronicleNode with its workers off, so only
-   events are appended: the read models stay empty), on a fresh data directory with the
-   embedded PostgreSQL.
+1. Ingests N distinct small instances in-process (ChronicleNode with its workers off and the
+   inline projection of appends off, so only events are appended: the read models stay
+   empty), on a fresh data directory with the embedded PostgreSQL.
 2. Live catch-up: times `runner.catch_up_fully()` processing that backlog from position 0,
    the way a server does after start-up or after falling behind (all projections together,
    batches of adapters.consumers.runner.BATCH_SIZE).
@@ -209,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         node = ChronicleNode(settings, owns_database=True)
         try:
             node.start(workers=False)
+            node.archive.recorder.follow_inline([])  # type: ignore[attr-defined]
             print(f"  ingesting {args.instances} instances…", file=sys.stderr)
             seconds = ingest(node, args.instances, args.size, args.clients)
             events = head_position(node)
