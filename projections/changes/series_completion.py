@@ -38,6 +38,8 @@ class SeriesCompletion:
             for series_id, instance_id, index in rows:
                 self.members[series_id][instance_id] = index
         self.pending: dict[str, tuple[str, str | None] | None] = {}  # None: deleted
+        # Instances first stored in this batch: they have no row to delete yet.
+        self.created: set[str] = set()
 
     def apply(self, event: Any) -> bool:
         if isinstance(event, Instance.Deleted):
@@ -46,6 +48,8 @@ class SeriesCompletion:
             return False
         if not isinstance(event, STORES):
             return False
+        if isinstance(event, Instance.Stored) and event.instance_id not in self.pending:
+            self.created.add(event.instance_id)
         index = event.dicom.get("index_in_series_text")
         self.pending[event.instance_id] = (event.series_id, index)
         if event.series_id in self.members:
@@ -58,9 +62,9 @@ class SeriesCompletion:
     def write(self, conn: psycopg.Connection) -> None:
         if not self.pending:
             return
-        conn.execute(
-            "DELETE FROM series_members WHERE instance_id = ANY(%s)", (list(self.pending),)
-        )
+        existing = [instance_id for instance_id in self.pending if instance_id not in self.created]
+        if existing:
+            conn.execute("DELETE FROM series_members WHERE instance_id = ANY(%s)", (existing,))
         kept = [(i, member) for i, member in self.pending.items() if member is not None]
         if kept:
             conn.execute(
