@@ -17,6 +17,7 @@ import logging
 import threading
 import zlib
 from collections.abc import Callable
+from datetime import datetime
 
 import psycopg
 
@@ -26,6 +27,7 @@ from adapters.safe_logging import error_kind
 log = logging.getLogger(__name__)
 
 LEADER_KEY = zlib.crc32(b"chronicle-leader")
+Session = tuple[int, datetime]  # a PostgreSQL backend: (pid, backend_start)
 RETRY_INTERVAL = 2.0  # seconds between a follower's attempts, and between a leader's checks
 CONNECT_TIMEOUT = 10
 
@@ -44,6 +46,7 @@ class Leadership:
         self.retry_interval = retry_interval
         self.is_leader = False
         self._conn: psycopg.Connection | None = None
+        self._session: Session | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -62,6 +65,11 @@ class Leadership:
             self._thread = None
         self.is_leader = False
         self._close()
+
+    def session(self) -> Session | None:
+        """This process's liveness token: the PostgreSQL session it keeps open while it lives
+        (None while it has none). Another process sees it in pg_stat_activity."""
+        return self._session
 
     def _run(self) -> None:
         while not self._stopping.wait(self.retry_interval):
@@ -91,15 +99,21 @@ class Leadership:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
+            self._session = None
             self._conn = psycopg.connect(
                 self.address.conninfo(),
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT,
                 application_name="chronicle-leadership",
             )
+            row = self._conn.execute(
+                "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+            ).fetchone()
+            self._session = (int(row[0]), row[1]) if row else None
         return self._conn
 
     def _close(self) -> None:
+        self._session = None
         if self._conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self._conn.close()

@@ -108,6 +108,8 @@ class ChronicleNode:
         self.dicom_client = DicomClient.from_settings(settings)
         self.peer_client = PeerClient()
         self.senders = Senders(modality=self.dicom_client, peer=self.peer_client)
+        # Bound methods: the callbacks use self.jobs and self.consumers, made below.
+        self.leadership = Leadership(self.address, self._lead, self._follow)
         self.jobs = JobEngine(
             self.archive,
             self.db,
@@ -115,6 +117,7 @@ class ChronicleNode:
             self.storage,
             senders=self.senders,
             local_aet=settings.dicom_aet,
+            session=self.leadership.session,
         )
         self.watcher = StabilityWatcher(self.archive, self.db, settings.stable_age)
         # The runners have their own connections: API requests that hold theirs while reading
@@ -137,7 +140,6 @@ class ChronicleNode:
         self.wait_for = ReadModelWaiter(self.consumers)
         self._ingest_lock: Any = None
         self.dicom_server: Any = None
-        self.leadership = Leadership(self.address, self._lead, self._follow)
 
     def _database_address(self) -> DatabaseAddress:
         if self.settings.database_url:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from adapters.database import Database
 from adapters.delivery import Destination, Senders
 from adapters.jobs import move, store
 from adapters.jobs.kinds import INTERRUPTED, JobFailed, JobKind, JobServices, RunningJob
+from adapters.leadership import Session
 from adapters.node_directory import NodeDirectory
 from adapters.safe_logging import error_report
 from adapters.storage import StorageArea
@@ -43,10 +44,13 @@ class JobEngine:
         senders: Senders,
         local_aet: str,
         poll_interval: float = 5.0,
+        session: Callable[[], Session | None] = lambda: None,
     ) -> None:
         """`poll_interval`: the job dispatcher wakes the engine when a job becomes pending;
-        polling only covers jobs submitted by other processes."""
+        polling only covers jobs submitted by other processes. `session`: this process's
+        liveness token (adapters.leadership), recorded beside each job it runs."""
         self.archive = archive
+        self.session = session
         self.db = db
         self.services = JobServices(archive, db, nodes, storage, senders, local_aet)
         self.kinds = {job_type: kind for kind in KINDS for job_type in kind.job_types}
@@ -116,11 +120,29 @@ class JobEngine:
         last event. Raises JobFailed (with that position) if it failed."""
         with self._claim:
             self._running_here.add(job_id)
+        self._record_run(job_id)
         try:
             return self._run(job_id, started)
         finally:
             with self._claim:
                 self._running_here.discard(job_id)
+            self._forget_run(job_id)
+
+    def _record_run(self, job_id: str) -> None:
+        session = self.session()
+        if session is None:
+            return
+        with self.db.connection() as conn:
+            conn.execute(
+                "INSERT INTO runtime.job_runs (job_id, backend_pid, backend_start) "
+                "VALUES (%s, %s, %s) ON CONFLICT (job_id) DO UPDATE SET "
+                "backend_pid = excluded.backend_pid, backend_start = excluded.backend_start",
+                (job_id, *session),
+            )
+
+    def _forget_run(self, job_id: str) -> None:
+        with self.db.connection() as conn:
+            conn.execute("DELETE FROM runtime.job_runs WHERE job_id = %s", (job_id,))
 
     def _run(self, job_id: str, started: bool) -> tuple[dict[str, Any], int]:
         if not started:
@@ -155,10 +177,12 @@ class JobEngine:
             return self.archive.recorder.max_notification_id() or 0
 
     def recover(self) -> None:
-        """Fails the jobs a crash left Running (but not those this process runs right now:
-        after a takeover, its own synchronous jobs are alive)."""
+        """Fails the jobs a crash left Running: not those this process runs right now, nor
+        those a live process runs (after a takeover, synchronous jobs are alive)."""
         with self.db.connection() as conn:
-            stale = jobs_queries.running(conn)
+            alive = set(_run_by_live_processes(conn))
+            stale = [job_id for job_id in jobs_queries.running(conn) if job_id not in alive]
+            conn.execute("DELETE FROM runtime.job_runs WHERE job_id = ANY(%s)", (stale,))
         with self._claim:
             stale = [job_id for job_id in stale if job_id not in self._running_here]
         for job_id in stale:
@@ -212,3 +236,11 @@ class JobEngine:
     def _next_pending(self) -> str | None:
         with self.db.connection() as conn:
             return jobs_queries.next_pending(conn)
+
+
+def _run_by_live_processes(conn: Any) -> list[str]:
+    rows = conn.execute(
+        "SELECT r.job_id FROM runtime.job_runs r JOIN pg_stat_activity a "
+        "ON a.pid = r.backend_pid AND a.backend_start = r.backend_start"
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from adapters.config import Settings
+from adapters.database import DatabaseAddress
 from adapters.delivery import Destination
 from adapters.jobs.engine import JobEngine
 from adapters.node import ChronicleNode
@@ -108,3 +111,41 @@ def test_a_job_left_running_by_a_crash_fails_clearly_at_start(node: ChronicleNod
     assert details == "Interrupted by a restart; resubmit to retry"
     node.archive.resubmit_job(job_id, ORIGIN)
     assert node.archive.job(job_id).state == "Pending"
+
+
+def _session(conn: psycopg.Connection) -> tuple[int, Any]:
+    row = conn.execute(
+        "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
+
+
+def test_a_new_leader_fails_only_the_jobs_whose_process_is_gone(
+    node: ChronicleNode, database_url: str
+) -> None:
+    """Several processes: each records the PostgreSQL session it keeps open beside the jobs it
+    runs; a job run by a live process (a synchronous job, say) survives a takeover."""
+    series, _ = store_series(node, 1)
+    alive, dead = (
+        node.jobs.submit_store(modality(node), series_request(series), {}, ORIGIN)[0]
+        for _ in range(2)
+    )
+    address = DatabaseAddress.from_url(database_url)
+    with psycopg.connect(address.conninfo(), autocommit=True) as other_process:
+        with psycopg.connect(address.conninfo(), autocommit=True) as gone:
+            gone_session = _session(gone)
+        for job_id, session in ((alive, _session(other_process)), (dead, gone_session)):
+            node.archive.start_job(job_id)
+            with node.db.connection() as conn:
+                conn.execute(
+                    "INSERT INTO runtime.job_runs (job_id, backend_pid, backend_start) "
+                    "VALUES (%s, %s, %s)",
+                    (job_id, *session),
+                )
+        node.consumers.catch_up_read_models()
+
+        JobEngine(node.archive, node.db, node.nodes, node.storage, node.senders, "X").recover()
+
+        assert node.archive.job(alive).state == "Running"
+        assert node.archive.job(dead).state == "Failure"
