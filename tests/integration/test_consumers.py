@@ -3,8 +3,7 @@ recovers by itself; a processor added to a log with history performs no side eff
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -21,9 +20,9 @@ from projections.hierarchy import queries
 from projections.read_model import Positioned
 from tests.support.dicom_factory import make_instance
 from tests.support.nodes import fresh_node
+from tests.support.waiting import PATIENCE, eventually
 
 ORIGIN = Origin(Channel.REST, remote_ip="127.0.0.1")
-PATIENCE = 60.0  # seconds: a bound for a hung runner, never a measure of speed
 
 
 def instance(n: int) -> bytes:
@@ -46,15 +45,6 @@ class FaultyModel:
             if self.faulty and stored and event.instance_id == self.poisoned:
                 raise RuntimeError("injected fault")
         self.model.apply(conn, batch)
-
-
-def eventually(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + PATIENCE
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def status_of(node: ChronicleNode, name: str) -> Any:

@@ -7,8 +7,7 @@ read models' runners, the processors and the job engine, and another takes over 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,17 +15,7 @@ import pytest
 
 from tests.support.dicom_factory import make_instance
 from tests.support.server import ChronicleProcess
-
-PATIENCE = 60.0  # seconds: a bound for a hung takeover, never a measure of speed
-
-
-def eventually(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + PATIENCE
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
+from tests.support.waiting import eventually
 
 
 def instance(n: int) -> bytes:
