@@ -47,6 +47,16 @@ def list_resources(
     )
 
 
+def _under(column: str, levels: range, ids: str) -> str:
+    """The rows whose `column` (an ancestor's ID) is one of `ids`, level by level: each level's
+    rows are found through that level's partial index (migrations 001 and 004), which a range
+    of levels would not use."""
+    return " UNION ALL ".join(
+        f"SELECT * FROM hierarchy.resources WHERE {column} = ANY({ids}) AND level = {k}"
+        for k in levels
+    )
+
+
 def descendants(
     conn: psycopg.Connection, level: int, resource_id: str, child_level: int
 ) -> list[Row]:
@@ -62,12 +72,12 @@ def descendants(
             "SELECT * FROM hierarchy.resources WHERE parent_id = %s ORDER BY created_position",
             (resource_id,),
         )
-    column = ANCESTOR_COLUMN[level]
+    levels = range(level + 1, child_level + 1)
     rows = _rows(
         conn,
-        f"SELECT * FROM hierarchy.resources WHERE {column} = %s AND level > %s AND level <= %s "
+        f"SELECT * FROM ({_under(ANCESTOR_COLUMN[level], levels, '%(ids)s')}) r "
         "ORDER BY created_position",
-        (resource_id, level, child_level),
+        {"ids": [resource_id]},
     )
     children: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
@@ -111,8 +121,9 @@ def computed_counts(conn: psycopg.Connection, level: int, ids: list[str]) -> dic
         "count(*) FILTER (WHERE level = 3) AS instances, "
         "array_agg(DISTINCT main_tags->>'Modality') FILTER (WHERE level = 2) AS modalities, "
         "array_agg(DISTINCT sop_class_uid) FILTER (WHERE level = 3) AS sop_classes "
-        f"FROM hierarchy.resources WHERE {column} = ANY(%s) AND level > %s GROUP BY {column}",
-        (ids, level),
+        f"FROM ({_under(column, range(level + 1, INSTANCE + 1), '%(ids)s')}) r "
+        f"GROUP BY {column}",
+        {"ids": ids},
     )
     return {row["id"]: row for row in rows}
 
