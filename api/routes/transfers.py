@@ -37,6 +37,20 @@ STORE_OPTIONS = (
 KIND_PATHS = {"modality": "modalities", "peer": "peers"}
 
 
+def is_synchronous(options: dict[str, Any], default: bool = True) -> bool:
+    """Orthanc's rule: `Synchronous` if given, else not `Asynchronous`, else the default; a
+    value that is not a JSON boolean is refused, as Orthanc refuses it."""
+    for key, synchronous_when_true in (("Synchronous", True), ("Asynchronous", False)):
+        if key in options:
+            value = options[key]
+            if not isinstance(value, bool):
+                raise OrthancError(
+                    OrthancCode.BAD_FILE_FORMAT, f"Boolean value expected in field: {key}"
+                )
+            return value if synchronous_when_true else not value
+    return default
+
+
 def job_priority(options: dict[str, Any]) -> int:
     """Orthanc's job Priority: a 32-bit integer (a bigger one could never be projected)."""
     value = options.get("Priority", 0)
@@ -112,7 +126,7 @@ def _store_handler(kind: str) -> HTTPRouteHandler:
         requested = requested_exports(request, destination, resources)
         options = {key: payload[key] for key in STORE_OPTIONS if key in payload}
         priority = job_priority(payload)
-        asynchronous = bool(payload.get("Asynchronous", not payload.get("Synchronous", True)))
+        asynchronous = not is_synchronous(payload)
         job_id, position = jobs.submit_store(
             destination, requested, options, rest_origin(request), priority, not asynchronous
         )
@@ -170,7 +184,7 @@ def move_from_modality(
     if not isinstance(queries, list) or not all(isinstance(q, dict) for q in queries):
         raise OrthancError(OrthancCode.BAD_REQUEST, "Resources must be a list of queries")
     target = str(data.get("TargetAet") or settings_of(request).dicom_aet)
-    asynchronous = bool(data.get("Asynchronous", not data.get("Synchronous", True)))
+    asynchronous = not is_synchronous(data)
     job_id, position = jobs.submit_move(
         destination,
         level,
@@ -206,7 +220,7 @@ def _retrieve(
     target = str(options.get("TargetAet") or settings_of(request).dicom_aet)
     keys = RETRIEVE_KEYS[result.level]
     queries = [{key: str(answer.get(key, "") or "") for key in keys} for answer in answers]
-    asynchronous = bool(options.get("Asynchronous", not options.get("Synchronous", True)))
+    asynchronous = not is_synchronous(options)
     job_id, position = jobs.submit_move(
         destination_of(request, "modality", result.modality),
         result.level,

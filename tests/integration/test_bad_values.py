@@ -72,3 +72,24 @@ def test_audit_dates_at_the_ends_of_the_calendar(server: ChronicleProcess) -> No
             answer = client.get("/exports/audit", params=params)
             assert answer.status_code in (200, 400), (params, answer.text)
         assert client.get("/exports/audit", params={"end": "99991231"}).json() == []
+
+
+def test_synchronous_and_asynchronous_are_read_as_orthanc_reads_them(
+    server: ChronicleProcess,
+) -> None:
+    """A JSON boolean or a 400 (the string "false" was taken as true), and `Synchronous` wins
+    when both are given."""
+    with server.client() as client:
+        study = client.post("/instances", content=make_instance("BAD3")).json()["ParentStudy"]
+        port = 1  # nothing listens: the job fails, which does not matter here
+        assert client.put(
+            "/modalities/z", json={"AET": "Z", "Host": "127.0.0.1", "Port": port}
+        ).is_success
+        for options in ({"Asynchronous": "false"}, {"Synchronous": 1}):
+            answer = client.post("/modalities/z/store", json={"Resources": [study], **options})
+            assert answer.status_code == 400, (options, answer.text)
+            assert "Boolean value expected" in answer.json()["Details"]
+        assert client.get("/jobs").json() == []
+        both = {"Resources": [study], "Synchronous": False, "Asynchronous": False}
+        answer = client.post("/modalities/z/store", json=both)
+        assert answer.status_code == 200 and answer.json()["Path"].startswith("/jobs/")
