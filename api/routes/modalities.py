@@ -479,7 +479,10 @@ def _child_query_handler(suffix: str, level: str) -> HTTPRouteHandler:
         if suffix not in _CHILD_QUERIES[parent.level]:
             raise OrthancError(OrthancCode.BAD_REQUEST, f"No {suffix} under a {parent.level}")
         options = json_object(body) if body.strip() else {}
-        query = dict(options.get("Query", {}))
+        query = options.get("Query", {})
+        if not isinstance(query, dict):
+            raise OrthancError(OrthancCode.BAD_REQUEST, "Query must be a JSON object")
+        query = dict(query)
         for keyword in PARENT_IDENTIFIERS[parent.level]:
             value = answer.get(keyword)
             if value not in (None, ""):

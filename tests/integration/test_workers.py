@@ -158,5 +158,10 @@ def test_a_query_made_through_one_process_is_answered_by_the_other(
         study = one.get(f"/studies/{stored['ParentStudy']}").json()
         assert study_uid == study["MainDicomTags"]["StudyInstanceUID"]
         assert other.get(f"/queries/{query_id}/answers/\u00b2").status_code == 404  # not 0-9
+        not_an_object = {"Query": "PatientID=x"}
+        child = other.post(f"/queries/{query_id}/answers/0/query-series", json=not_an_object)
+        assert child.status_code == 400, child.text
+        top = one.post("/modalities/itself/query", json={"Level": "Study", "Query": "x"})
+        assert top.status_code == 400, top.text
         assert other.delete(f"/queries/{query_id}").status_code == 200
         assert one.get(f"/queries/{query_id}").status_code == 404
