@@ -126,7 +126,7 @@ class ChunkedApplicationRecorder(PostgresApplicationRecorder):
         statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {table} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-        ).format(table=SQL(self._table_name()))
+        ).format(table=self._table())
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             for start in range(0, len(originator_ids), SELECT_CHUNK):
                 curs.execute(statement, (list(originator_ids[start : start + SELECT_CHUNK]),))
@@ -141,11 +141,9 @@ class ChunkedApplicationRecorder(PostgresApplicationRecorder):
                     )
         return found
 
-    def _table_name(self) -> str:
-        return (
-            SQL("{0}.{1}")
-            .format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
-            .as_string(None)
+    def _table(self) -> Composed:
+        return SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
         )
 
     def _lock_log(self, curs: Any, pipelined: bool) -> None:
@@ -160,9 +158,7 @@ class ChunkedApplicationRecorder(PostgresApplicationRecorder):
             curs.execute(self._prelude_sql)
 
     def _prelude(self) -> list[Composed]:
-        table = SQL("{0}.{1}").format(
-            Identifier(self.datastore.schema), Identifier(self.events_table_name)
-        )
+        table = self._table()
         timeout = SQL(str(int(self.datastore.lock_timeout)))
         return [
             SQL("SET LOCAL lock_timeout = '{timeout}s'").format(timeout=timeout),

@@ -11,7 +11,7 @@ import zlib
 from importlib import resources
 
 import psycopg
-from psycopg.sql import SQL, Identifier, Literal
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 
 def advisory_key(name: str) -> int:
@@ -66,18 +66,16 @@ def set_search_path(conn: psycopg.Connection, schema: str) -> None:
 
 
 @functools.cache
-def enter_statement(lock_name: str, schema: str, relaxed: bool = True) -> bytes:
+def enter_statement(lock_name: str, schema: str) -> bytes:
     """One round trip to start applying a batch: take the projection's lock, point at its
     schema, read its position.
 
     Read models are rebuilt from the log and their position commits with their writes, so a
-    crash can only lose projection work that is then redone: no need to wait for the WAL flush
-    (`relaxed`), unless the transaction also appends to the log.
+    crash can only lose projection work that is then redone: no need to wait for the WAL flush.
     """
-    relax = "SET LOCAL synchronous_commit = off; " if relaxed else ""
     return (
         SQL(
-            relax + "SELECT pg_advisory_xact_lock({key}); "
+            "SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({key}); "
             "SET LOCAL search_path TO {schema}; SELECT position FROM tracking"
         )
         .format(key=Literal(advisory_key(lock_name)), schema=Literal(schema))
@@ -85,11 +83,9 @@ def enter_statement(lock_name: str, schema: str, relaxed: bool = True) -> bytes:
     )
 
 
-def enter(conn: psycopg.Connection, lock_name: str, schema: str, relaxed: bool = True) -> int:
+def enter(conn: psycopg.Connection, lock_name: str, schema: str) -> int:
     """Runs enter_statement(); returns the projection's tracked position."""
-    if not relaxed:
-        return enter_appending(conn, lock_name, schema)
-    cursor = conn.execute(enter_statement(lock_name, schema, relaxed))
+    cursor = conn.execute(enter_statement(lock_name, schema))
     while cursor.nextset():
         pass
     row = cursor.fetchone()
@@ -107,8 +103,12 @@ def enter_appending(conn: psycopg.Connection, lock_name: str, schema: str) -> in
     return tracked_position(conn)
 
 
-def tracked_position(conn: psycopg.Connection) -> int:
-    row = conn.execute("SELECT position FROM tracking").fetchone()
+def tracked_position(conn: psycopg.Connection, schema: str | None = None) -> int:
+    """The position in `schema`'s tracking row (default: the search path's)."""
+    query: str | Composed = "SELECT position FROM tracking"  # per append: no composing
+    if schema is not None:
+        query = SQL("SELECT position FROM {}.tracking").format(Identifier(schema))
+    row = conn.execute(query).fetchone()
     return int(row[0]) if row else 0
 
 

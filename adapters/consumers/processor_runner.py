@@ -46,10 +46,7 @@ class ProcessorRunner(ConsumerRunner):
         return register(conn, self.name, self.reader)
 
     def tracked(self, conn: psycopg.Connection) -> int:
-        row = conn.execute(
-            "SELECT position FROM runtime.processor_positions WHERE name = %s", (self.name,)
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return tracked_position(conn, self.name)
 
     def consume(self, conn: psycopg.Connection, batch: Sequence[Positioned], up_to: int) -> int:
         if batch:
@@ -76,7 +73,11 @@ def register(conn: psycopg.Connection, name: str, reader: LogReader) -> int:
             "ON CONFLICT (name) DO NOTHING",
             (name, reader.head(conn)),
         )
-        row = conn.execute(
-            "SELECT position FROM runtime.processor_positions WHERE name = %s", (name,)
-        ).fetchone()
+        return tracked_position(conn, name)
+
+
+def tracked_position(conn: psycopg.Connection, name: str) -> int:
+    row = conn.execute(
+        "SELECT position FROM runtime.processor_positions WHERE name = %s", (name,)
+    ).fetchone()
     return int(row[0]) if row else 0

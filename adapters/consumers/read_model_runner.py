@@ -32,8 +32,7 @@ class ReadModelRunner(ConsumerRunner):
             return schema.tracked_position(conn)
 
     def tracked(self, conn: psycopg.Connection) -> int:
-        row = conn.execute(f"SELECT position FROM {self.name}.tracking").fetchone()
-        return int(row[0]) if row else 0
+        return schema.tracked_position(conn, self.name)
 
     def consume(self, conn: psycopg.Connection, batch: Sequence[Positioned], up_to: int) -> int:
         if not self.should_save(batch):
@@ -54,7 +53,7 @@ class ReadModelRunner(ConsumerRunner):
         and the append (read from the log: appends of other paths or processes, or after a
         failure) and the append's own events (decoded, not read back)."""
         first, last = appended[0][0], appended[-1][0]
-        tracked = schema.enter(conn, self.name, self.name, relaxed=False)
+        tracked = schema.enter_appending(conn, self.name, self.name)
         if tracked >= last:
             return True
         if first - 1 - tracked > INLINE_GAP:
