@@ -12,6 +12,8 @@ from typing import Any
 
 import attrs
 
+from domain.dicom_structure import InputBounds
+
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CHRONICLE_"
@@ -29,6 +31,10 @@ class Settings:
     stable_age: float = 60.0
     overwrite_instances: bool = False
     max_upload_mb: int = 2048
+    # Bounds on one received file (REST, ZIP member, C-STORE, import): see domain.dicom_structure.
+    max_inflated_mb: int = 64  # a Deflated-syntax dataset, once inflated
+    max_dicom_elements: int = 1_000_000
+    max_sequence_depth: int = 64
     default_encoding: str = "Latin1"
     name: str = "Chronicle"
     db_pool_size: int = 4
@@ -79,6 +85,14 @@ class Settings:
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
 
+    @property
+    def input_bounds(self) -> InputBounds:
+        return InputBounds(
+            max_inflated_bytes=self.max_inflated_mb * 1024 * 1024,
+            max_elements=self.max_dicom_elements,
+            max_depth=self.max_sequence_depth,
+        )
+
 
 class ConfigError(ValueError):
     pass
@@ -96,6 +110,9 @@ _FIELD_TYPES: dict[str, type] = {
     "stable_age": float,
     "overwrite_instances": bool,
     "max_upload_mb": int,
+    "max_inflated_mb": int,
+    "max_dicom_elements": int,
+    "max_sequence_depth": int,
     "default_encoding": str,
     "name": str,
     "db_pool_size": int,
@@ -166,6 +183,9 @@ def _validated(settings: Settings) -> Settings:
 
     if not 1 <= settings.workers <= MAX_WORKERS:
         raise ConfigError(f"workers: between 1 and {MAX_WORKERS}, not {settings.workers}")
+    for bound in ("max_upload_mb", "max_inflated_mb", "max_dicom_elements", "max_sequence_depth"):
+        if getattr(settings, bound) < 1:
+            raise ConfigError(f"{bound}: at least 1, not {getattr(settings, bound)}")
     try:
         parse_encoding(settings.default_encoding)
     except ValueError:

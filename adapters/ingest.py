@@ -10,8 +10,8 @@ import attrs
 from adapters import stage_timing
 from adapters.storage import StorageArea
 from domain.archive import Archive, StoreStatus
-from domain.dicom_files import read_dicom
-from domain.instance_record import describe_instance
+from domain.dicom_structure import DEFAULT_BOUNDS, InputBounds
+from domain.instance_record import read_received
 from domain.origin import Origin
 
 
@@ -32,19 +32,18 @@ class Ingestor:
         storage: StorageArea,
         overwrite: bool = False,
         default_encoding: str = "Latin1",
+        bounds: InputBounds = DEFAULT_BOUNDS,
     ) -> None:
         self.archive = archive
         self.storage = storage
         self.overwrite = overwrite
         self.default_encoding = default_encoding
+        self.bounds = bounds
 
     def ingest(self, data: bytes, origin: Origin) -> IngestResult:
         """Raises domain.dicom_files.InvalidDicomFile, leaving nothing behind."""
         with stage_timing.stage("parse"):
-            read = read_dicom(data)
-            described = describe_instance(
-                read.dataset, {}, self.default_encoding, read.pixel_data_offset
-            )
+            described = read_received(data, self.default_encoding, self.bounds)
         with stage_timing.stage("file"):
             stored = self.storage.write(data)
         record = attrs.evolve(described, attachment=attrs.asdict(stored))

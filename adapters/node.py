@@ -104,6 +104,7 @@ class ChronicleNode:
             self.storage,
             overwrite=settings.overwrite_instances,
             default_encoding=settings.default_encoding,
+            bounds=settings.input_bounds,
         )
         self.dicom_client = DicomClient.from_settings(settings)
         self.peer_client = PeerClient()

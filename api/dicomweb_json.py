@@ -5,9 +5,14 @@ decimal written as an integer."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydicom import Dataset
+
+from domain.dicom_files import PARSER_ERRORS
+
+log = logging.getLogger(__name__)
 
 PIXEL_DATA = "7FE00010"
 DECIMAL_VRS = {"DS", "FD", "FL"}
@@ -15,11 +20,28 @@ INLINE_EVERYTHING = 2**62  # pydicom's bulk data threshold: nothing goes to a bu
 
 
 def dicomweb_json(ds: Dataset) -> dict[str, Any]:
-    body = _tidy(ds.to_json_dict(bulk_data_threshold=INLINE_EVERYTHING))
+    body = _tidy(_json_dict(ds))
     syntax = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
-    if syntax is not None and syntax.is_compressed:
+    if syntax is not None and syntax.is_transfer_syntax and syntax.is_compressed:
         body.pop(PIXEL_DATA, None)
     return body
+
+
+def _json_dict(ds: Dataset) -> dict[str, Any]:
+    """pydicom's to_json_dict, leaving out an element whose value its VR cannot hold (a DS
+    that is no number), as Orthanc does ("Ignoring DICOM tag with invalid content")."""
+    elements: dict[str, Any] = {}
+    for tag in ds.keys():  # noqa: SIM118 (a Dataset's keys, not its converted elements)
+        try:
+            element = ds[tag]
+            if element.VR == "SQ":
+                items = [_json_dict(item) for item in element.value]
+                elements[f"{tag:08X}"] = {"vr": "SQ", "Value": items}
+            else:
+                elements[f"{tag:08X}"] = element.to_json_dict(None, INLINE_EVERYTHING)
+        except PARSER_ERRORS:
+            log.warning("DICOM JSON: ignoring tag %08X, whose value does not fit its VR", tag)
+    return elements
 
 
 def _tidy(elements: dict[str, Any]) -> dict[str, Any]:

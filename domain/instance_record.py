@@ -9,10 +9,14 @@ from pydicom import Dataset
 
 from domain.dicom_files import (
     IDENTIFIER_TAGS,
+    PARSER_ERRORS,
     SOP_CLASS_UID,
     DicomIdentifiers,
+    InvalidDicomFile,
+    read_dicom,
     transfer_syntax_uid,
 )
+from domain.dicom_structure import DEFAULT_BOUNDS, InputBounds
 from domain.dicom_text import detect_charset, main_string_value
 from domain.indexed_tags import indexed_from, short_value_tags
 from domain.main_tags import (
@@ -41,6 +45,22 @@ class InstanceRecord:
 
     def event_fields(self, origin: Origin) -> dict[str, Any]:
         return {**attrs.asdict(self, recurse=False), "origin": origin.to_dict()}
+
+
+def read_received(
+    data: bytes, default_encoding: str = "Latin1", bounds: InputBounds = DEFAULT_BOUNDS
+) -> InstanceRecord:
+    """The one way a received file (any way in) is checked and described, with no attachment
+    yet; raises InvalidDicomFile, whatever is wrong with the bytes."""
+    read = read_dicom(data, bounds=bounds)
+    try:
+        return describe_instance(read.dataset, {}, default_encoding, read.pixel_data_offset)
+    except PARSER_ERRORS as error:
+        # A value pydicom cannot convert (an unknown VR, a length its VR does not allow).
+        raise InvalidDicomFile(
+            f"Not a readable DICOM file ({type(error).__name__}: {error})",
+            details=f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)",
+        ) from None
 
 
 def describe_instance(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -25,8 +26,12 @@ from api.form_uploads import (
     multipart_boundary,
 )
 from domain.dicom_files import InvalidDicomFile
+from domain.dicom_structure import PREFIX, UnreadableFile, check_prefix
+
+log = logging.getLogger(__name__)
 
 MAX_ZIP_ENTRIES = 100_000
+REJECTED_HEADER = "X-Chronicle-Rejected-Files"
 
 
 def upload_chunks(request: Request) -> ChunkStore:
@@ -81,7 +86,7 @@ def _upload_body(
 ) -> Response[Any]:
     """Orthanc's order: a ZIP archive by its magic bytes, then gzip, then a DICOM file."""
     if _is_zip(body):
-        return Response(_upload_zip(request, body, ingestor, wait_for))
+        return _upload_zip(request, body, ingestor, wait_for)
     if encoding is not None and encoding.strip().lower() == "gzip":
         body = gunzipped(body, settings_of(request).max_upload_bytes)
     try:
@@ -116,32 +121,44 @@ def _upload_multipart(
 
 def _upload_zip(
     request: Request, body: bytes, ingestor: Ingestor, wait_for: ReadModelWaiter
-) -> list[dict[str, Any]]:
+) -> Response[list[dict[str, Any]]]:
+    """Orthanc's answer (the stored members), plus REJECTED_HEADER: how many members were
+    refused (not DICOM, unreadable, invalid), which Orthanc only logs."""
     origin = rest_origin(request)
     results: list[IngestResult] = []
-    for data in _zip_members(body, settings_of(request).max_upload_bytes):
+    rejected: list[str] = []
+    for name, data in _zip_members(body, settings_of(request).max_upload_bytes, rejected):
         try:
             results.append(ingestor.ingest(data, origin))
-        except InvalidDicomFile:
-            continue
+        except InvalidDicomFile as error:
+            rejected.append(name)
+            log.warning("ZIP upload: member %r refused: %s", name, error)
     positions = [r.position for r in results if r.position is not None]
     wait_for(max(positions) if positions else None)
-    return [result_body(r) for r in results]
+    headers = {REJECTED_HEADER: str(len(rejected))}
+    return Response([result_body(r) for r in results], headers=headers)
 
 
-def _zip_members(body: bytes, max_total: int) -> Iterator[bytes]:
+def _zip_members(body: bytes, max_total: int, rejected: list[str]) -> Iterator[tuple[str, bytes]]:
     """The files of the archive, in archive order, one at a time (never all in memory).
 
     The archive is checked before the first file: an archive with no entry cannot be opened
     (Orthanc's minizip refuses it), and counts and expanded sizes are capped. A member that
-    cannot be read is skipped, as Orthanc skips it.
+    cannot be read, or whose first bytes show it is not DICOM (checked before the rest is
+    inflated), is skipped, as Orthanc skips it, and its name added to `rejected`.
     """
     archive, entries = _open_zip(body, max_total)
     for info in entries:
         try:
-            yield archive.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error):
-            continue
+            with archive.open(info) as member:
+                check_prefix(member.read(PREFIX))
+            yield info.filename, archive.read(info)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as error:
+            log.warning("ZIP upload: member %r cannot be read: %s", info.filename, error)
+            rejected.append(info.filename)
+        except UnreadableFile as error:
+            log.warning("ZIP upload: member %r is not a DICOM file: %s", info.filename, error)
+            rejected.append(info.filename)
 
 
 def _open_zip(body: bytes, max_total: int) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:

@@ -45,7 +45,7 @@ def test_import_reports_stored_duplicates_and_rejections(
 
     assert result.returncode == 1, result.stderr
     assert "stored 2, already stored 1, rejected 1" in result.stderr
-    assert "notes.txt" in result.stderr and "Not a readable DICOM file" in result.stderr
+    assert "notes.txt: Not a DICOM file (it does not start with a DICOM element)" in result.stderr
     server = ChronicleProcess(data_dir, database_url)
     server.start()
     try:

@@ -9,7 +9,6 @@ import pytest
 
 from domain.dicom_files import (
     InvalidDicomFile,
-    check_structure,
     identifiers,
     parse_dataset,
     parse_header,
@@ -17,6 +16,7 @@ from domain.dicom_files import (
     sop_class_uid,
     transfer_syntax_uid,
 )
+from domain.dicom_structure import check_structure
 from domain.main_tags import orthanc_ids
 from tests.support.corpus import CORPUS, corpus_bytes, corpus_path
 from tests.unit.test_dicom_json import (
@@ -257,5 +257,8 @@ def test_compressed_and_deflated_files_parse() -> None:
 def test_refusal_message_is_human() -> None:
     with pytest.raises(InvalidDicomFile) as refusal:
         parse_header(b"hello")
-    assert "Not a readable DICOM file" in str(refusal.value)
+    assert str(refusal.value) == "Not a DICOM file (too short for a DICOM element)"
     assert isinstance(refusal.value, ValueError)
+    with pytest.raises(InvalidDicomFile) as refusal:
+        parse_header(dicom_file(UIDS)[:-3])
+    assert str(refusal.value).startswith("Not a readable DICOM file (")
