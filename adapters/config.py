@@ -58,6 +58,10 @@ class Settings:
     dicom_association_close_delay: float = 5.0  # [DicomAssociationCloseDelay]
     dicom_maximum_pdu_length: int = 16384  # [MaximumPduLength]
     dicom_maximum_associations: int = 16
+    # Connections that have not sent an A-ASSOCIATE-RQ yet (adapters/dicom/listener.py).
+    dicom_pre_association_timeout: float = 5.0
+    dicom_maximum_pending_connections: int = 32
+    dicom_maximum_pending_per_host: int = 8
     synchronous_cmove: bool = True  # [SynchronousCMove]
     accepted_transfer_syntaxes: list[str] = attrs.field(factory=lambda: ["*"])
     unknown_sop_class_accepted: bool = False  # [UnknownSopClassAccepted]
@@ -131,6 +135,9 @@ _FIELD_TYPES: dict[str, type] = {
     "dicom_association_close_delay": float,
     "dicom_maximum_pdu_length": int,
     "dicom_maximum_associations": int,
+    "dicom_pre_association_timeout": float,
+    "dicom_maximum_pending_connections": int,
+    "dicom_maximum_pending_per_host": int,
     "synchronous_cmove": bool,
     "accepted_transfer_syntaxes": list,
     "unknown_sop_class_accepted": bool,
@@ -183,9 +190,13 @@ def _validated(settings: Settings) -> Settings:
 
     if not 1 <= settings.workers <= MAX_WORKERS:
         raise ConfigError(f"workers: between 1 and {MAX_WORKERS}, not {settings.workers}")
-    for bound in ("max_upload_mb", "max_inflated_mb", "max_dicom_elements", "max_sequence_depth"):
+    bounds = ("max_upload_mb", "max_inflated_mb", "max_dicom_elements", "max_sequence_depth")
+    bounds += ("dicom_maximum_pending_connections", "dicom_maximum_pending_per_host")
+    for bound in bounds:
         if getattr(settings, bound) < 1:
             raise ConfigError(f"{bound}: at least 1, not {getattr(settings, bound)}")
+    if settings.dicom_pre_association_timeout <= 0:
+        raise ConfigError("dicom_pre_association_timeout: a number of seconds above 0")
     try:
         parse_encoding(settings.default_encoding)
     except ValueError:

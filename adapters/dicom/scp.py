@@ -41,10 +41,10 @@ from pynetdicom.sop_class import (
     Verification,
     uid_to_service_class,
 )
-from pynetdicom.transport import ThreadedAssociationServer
 
 from adapters import stage_timing
 from adapters.dicom import find, reactor, scp_retrieve
+from adapters.dicom.listener import GatedAssociationServer, PendingConnections, PendingLimits
 from adapters.dicom.sockets import set_nodelay
 from domain.dicom_files import InvalidDicomFile
 from domain.dicom_text import parse_encoding
@@ -267,15 +267,6 @@ def _register_storage_class(uid: str) -> bool:
 # --- the server --------------------------------------------------------------------------------
 
 
-class SharedPortServer(ThreadedAssociationServer):
-    """Binds beside the other processes of this archive (SO_REUSEPORT)."""
-
-    def server_bind(self) -> None:
-        assert self.socket is not None
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        super().server_bind()
-
-
 class DicomServer:
     def __init__(self, node: ChronicleNode, shared_port: bool = False) -> None:
         self.node = node
@@ -313,11 +304,18 @@ class DicomServer:
 
     def _listen(self) -> Any:
         ae = self._ae()
-        if not self.shared_port:
-            return ae.start_server(self.address, block=False, evt_handlers=self._handlers())
+        limits = PendingLimits(
+            timeout=self.settings.dicom_pre_association_timeout,
+            total=self.settings.dicom_maximum_pending_connections,
+            per_host=self.settings.dicom_maximum_pending_per_host,
+        )
         # What start_server(block=False) does, with a server class of our own.
         server = ae.make_server(
-            self.address, evt_handlers=self._handlers(), server_class=SharedPortServer
+            self.address,
+            evt_handlers=self._handlers(),
+            server_class=GatedAssociationServer,
+            pending=PendingConnections(limits),
+            reuse_port=self.shared_port,
         )
         threading.Thread(target=server.serve_forever, name="dicom-acceptor", daemon=True).start()
         ae._servers.append(server)  # where shutdown() takes it from
