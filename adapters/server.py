@@ -84,7 +84,7 @@ def serve(settings: Settings, argv: Sequence[str] = ()) -> None:
         node.start()
         if settings.workers > 1:
             url = node.address.url()
-            workers = WorkerProcesses(worker_command(argv, url), settings.workers - 1)
+            workers = WorkerProcesses(worker_command(argv), settings.workers - 1, url)
             workers.start()
         config = uvicorn.Config(
             create_asgi_app(node),

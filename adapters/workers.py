@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import threading
 from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
+
+DATABASE_URL_VARIABLE = "CHRONICLE_DATABASE_URL"  # read by adapters.config like any setting
 
 RESTART_DELAY = 2.0  # seconds before a worker that exited is started again
 STOP_TIMEOUT = 30.0
@@ -28,26 +31,19 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def worker_command(argv: Sequence[str], database_url: str) -> list[str]:
-    """The command line of another worker: the same arguments, on this database, one process,
-    sharing the ports. argparse keeps the last occurrence of an option."""
-    return [
-        sys.executable,
-        "-m",
-        "adapters.cli",
-        *argv,
-        "--database-url",
-        database_url,
-        "--workers",
-        "1",
-        "--shared-ports",
-    ]
+def worker_command(argv: Sequence[str]) -> list[str]:
+    """The command line of another worker: the same arguments, one process, sharing the ports.
+    argparse keeps the last occurrence of an option. The database URL, which may hold the
+    embedded database's secret, goes in the environment (DATABASE_URL_VARIABLE), which other
+    local accounts cannot read, unlike a command line."""
+    return [sys.executable, "-m", "adapters.cli", *argv, "--workers", "1", "--shared-ports"]
 
 
 class WorkerProcesses:
-    def __init__(self, command: Sequence[str], count: int) -> None:
+    def __init__(self, command: Sequence[str], count: int, database_url: str) -> None:
         self.command = list(command)
         self.count = count
+        self.environment = {**os.environ, DATABASE_URL_VARIABLE: database_url}
         self._processes: list[subprocess.Popen[bytes] | None] = [None] * count
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -59,7 +55,7 @@ class WorkerProcesses:
         self._thread.start()
 
     def _spawn(self, index: int) -> None:
-        process = subprocess.Popen(self.command, preexec_fn=_die_with_parent)
+        process = subprocess.Popen(self.command, env=self.environment, preexec_fn=_die_with_parent)
         self._processes[index] = process
         log.info("worker %d started (pid %d)", index + 2, process.pid)
 

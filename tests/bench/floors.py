@@ -202,7 +202,7 @@ def file_floor(files: Sequence[bytes], directory: Path) -> list[float]:
 
 
 def commit_floor(count: int, data_dir: Path) -> list[float]:
-    from adapters.database import EmbeddedPostgres
+    from adapters.embedded_postgres import EmbeddedPostgres
 
     postgres = EmbeddedPostgres(data_dir / "pg", owner=True)
     address = postgres.start()

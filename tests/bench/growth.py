@@ -40,7 +40,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
-from adapters.database import EmbeddedPostgres
+from adapters.embedded_postgres import EmbeddedPostgres
 from adapters.event_store import event_store_env
 from domain.aggregates import Instance
 from domain.archive import Archive

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from pydicom import Dataset, dcmread
 from pydicom.filereader import _read_file_meta_info, read_preamble
@@ -32,6 +31,7 @@ from adapters.database import DatabaseAddress
 from domain.main_tags import orthanc_id
 from tests.support.corpus import corpus_dir, corpus_path
 from tests.support.dicom_factory import ROOT, make_instance
+from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess, free_port
 from tests.support.storage_scp import StorageSCP
 
@@ -104,11 +104,7 @@ def refusing() -> Iterator[StorageSCP]:
 
 
 def _module_database(postgres: DatabaseAddress) -> str:
-    name = f"chronicle_test_dicom_scp_{os.getpid()}"
-    with psycopg.connect(postgres.conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql://{postgres.user}@/{name}?host={postgres.host}&port={postgres.port}"
+    return fresh_database(postgres, f"chronicle_test_dicom_scp_{os.getpid()}")
 
 
 @pytest.fixture(scope="module")

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pyorthanc
 import pytest
 
 from api.dicom_dictionary import private_dictionary
 from tests.support.corpus import corpus_dir as shared_corpus
+from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "orthanc"
@@ -166,11 +166,7 @@ _databases = itertools.count(1)
 
 
 def _new_database(postgres: Any) -> str:
-    name = f"chronicle_compat_{os.getpid()}_{next(_databases)}"
-    with psycopg.connect(postgres.conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql://{postgres.user}@/{name}?host={postgres.host}&port={postgres.port}"
+    return fresh_database(postgres, f"chronicle_compat_{os.getpid()}_{next(_databases)}")
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,17 @@ import json
 from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pydicom
 import pytest
 
 from adapters.database import DatabaseAddress
 from tests.support.dicom_factory import make_series
+from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess, free_port
 
 
 def _database(postgres: DatabaseAddress, name: str) -> str:
-    with psycopg.connect(postgres.conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql://{postgres.user}@/{name}?host={postgres.host}&port={postgres.port}"
+    return fresh_database(postgres, name)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import psycopg
 
 from adapters.config import Settings
@@ -21,7 +22,7 @@ def fresh_database(postgres: DatabaseAddress, name: str) -> str:
     with psycopg.connect(postgres.conninfo(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql://{postgres.user}@/{name}?host={postgres.host}&port={postgres.port}"
+    return attrs.evolve(postgres, dbname=name).url()
 
 
 @contextmanager
