@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from argparse import SUPPRESS
 from pathlib import Path
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapters.config import ConfigError, Settings, load_settings
+from adapters.safe_logging import configure_logging
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -40,6 +40,9 @@ def _settings_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, help="serve: processes serving the archive (default 1)"
     )
     parser.add_argument("--shared-ports", action="store_true", default=None, help=SUPPRESS)
+    parser.add_argument(
+        "--verbose", action="store_true", help="debug logs, and pydicom's warnings (with values)"
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -83,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
+    configure_logging(getattr(args, "verbose", False))
     try:
         settings = _settings(args)
         if args.command == "serve":

@@ -90,7 +90,8 @@ def serve(settings: Settings, argv: Sequence[str] = ()) -> None:
             create_asgi_app(node),
             host=settings.http_host,
             port=settings.http_port,
-            log_level="info",
+            log_level="warning",
+            log_config=None,  # the process's logging (adapters.safe_logging), one format
             access_log=False,
             # The C parser and event loop: about 0.3 ms less per request than h11 and asyncio.
             http="httptools",

@@ -100,6 +100,9 @@ def create_app(node: ChronicleNode) -> Litestar:
             Exception: handle_unexpected,
         },
         request_max_body_size=node.settings.max_upload_bytes,
+        # The process's logging is configured once (adapters.safe_logging); Litestar's own
+        # configuration would add a second root handler with another format.
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="Chronicle (Orthanc-compatible REST API)",
             version=chronicle_version(),

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from adapters.cli import PROCESSOR_NAMES, PROJECTION_NAMES
+from adapters.embedded_postgres import Postmaster
 from adapters.node import PROCESSOR_CLASSES, read_models
 from tests.support.dicom_factory import make_series
 from tests.support.server import ChronicleProcess, free_port
@@ -37,6 +38,7 @@ def test_import_reports_stored_duplicates_and_rejections(
     shutil.copy(corpus / "SignedCT.dcm", folder / "nested" / "same-again.dcm")
     shutil.copy(corpus / "MarekLatin2.dcm", folder / "nested" / "b.dcm")
     (folder / "notes.txt").write_text("not a DICOM file")
+    shutil.copy(corpus / "Formats" / "SignedCT.png", folder / "picture.png")
     data_dir = tmp_path / "data"
 
     result = chronicle(
@@ -44,8 +46,12 @@ def test_import_reports_stored_duplicates_and_rejections(
     )
 
     assert result.returncode == 1, result.stderr
-    assert "stored 2, already stored 1, rejected 1" in result.stderr
+    assert "stored 2, already stored 1, rejected 2" in result.stderr
     assert "notes.txt: Not a DICOM file (it does not start with a DICOM element)" in result.stderr
+    assert "picture.png: Not a DICOM file (it does not start with a DICOM element)" in result.stderr
+    # Quiet: the progress bar and the summary, no log lines and no warnings.
+    assert [line for line in result.stderr.splitlines() if " INFO " in line] == []
+    assert "Warning" not in result.stderr
     server = ChronicleProcess(data_dir, database_url)
     server.start()
     try:
@@ -196,3 +202,24 @@ def test_toml_configuration_and_environment(tmp_path: Path) -> None:
     settings = load_settings(config, environ={"CHRONICLE_HTTP_PORT": "9100"})
     assert (settings.http_port, settings.stable_age, settings.dicom_aet) == (9100, 2.5, "TOML")
     assert json.dumps(str(settings.data_dir)) == '"chronicle-data"'
+
+
+def test_import_on_the_embedded_database_says_one_line_of_it(tmp_path: Path, corpus: Path) -> None:
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    shutil.copy(corpus / "MarekLatin2.dcm", folder / "a.dcm")
+    shutil.copy(corpus / "Formats" / "SignedCT.png", folder / "picture.png")
+    data_dir = tmp_path / "data"
+
+    result = chronicle("import", str(folder), "--data-dir", str(data_dir))
+
+    assert result.returncode == 1, result.stderr
+    log_lines = [line for line in result.stderr.splitlines() if " INFO " in line]
+    assert len(log_lines) == 1, result.stderr
+    assert (
+        "embedded PostgreSQL started" in log_lines[0] and str(data_dir / "pg.log") in log_lines[0]
+    )
+    assert "initdb" not in result.stderr and "Warning" not in result.stderr
+    assert "stored 1, already stored 0, rejected 1" in result.stderr
+    postmaster = Postmaster.read(data_dir / "pg")
+    assert postmaster is None or not postmaster.is_running()
