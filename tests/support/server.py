@@ -28,7 +28,10 @@ def free_port() -> int:
 
 
 class ChronicleProcess:
-    def __init__(self, data_dir: Path, database_url: str, *extra: str, stable_age: float = 3600):
+    def __init__(
+        self, data_dir: Path, database_url: str | None, *extra: str, stable_age: float = 3600
+    ):
+        """`database_url` None: the server runs its embedded PostgreSQL in `data_dir`."""
         self.data_dir = data_dir
         self.database_url = database_url
         self.extra = list(extra)
@@ -54,8 +57,7 @@ class ChronicleProcess:
             "serve",
             "--data-dir",
             str(self.data_dir),
-            "--database-url",
-            self.database_url,
+            *(["--database-url", self.database_url] if self.database_url else []),
             "--http-port",
             str(self.port),
             "--stable-age",
