@@ -38,6 +38,9 @@ def protect(app: ASGIApp, host_names: Iterable[str] = ()) -> ASGIApp:
     return guarded
 
 
+MAX_ECHOED = 100  # characters of a refused Host shown back
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
@@ -52,7 +55,8 @@ def _host_name(authority: str) -> str:
 def _refusal(scope: Scope, allowed: set[str]) -> tuple[int, str] | None:
     host = _header(scope, b"host")
     if host is not None and _host_name(host) not in allowed:
-        return 421, f"Requests must be addressed to this server, not to {host!r}"
+        shown = host if len(host) <= MAX_ECHOED else host[:MAX_ECHOED] + "…"
+        return 421, f"Requests must be addressed to this server, not to {shown!r}"
     if scope.get("method") in SAFE_METHODS:
         return None
     origin = _header(scope, b"origin")

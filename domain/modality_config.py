@@ -112,7 +112,7 @@ def _modality_defaults(aet: str, host: str, port: int, manufacturer: str) -> dic
 def _modality_from_array(value: list[Any]) -> dict[str, Any]:
     if len(value) not in (3, 4):
         raise _bad("a modality array is [AET, Host, Port] or [AET, Host, Port, Manufacturer]")
-    aet = _aet(value[0], "AET")
+    aet = ae_title(value[0], "AET")
     host = _host(value[1])
     port = _port(value[2])
     manufacturer = _manufacturer(value[3] if len(value) == 4 else "Generic")
@@ -120,7 +120,7 @@ def _modality_from_array(value: list[Any]) -> dict[str, Any]:
 
 
 def _modality_from_object(value: dict[str, Any]) -> dict[str, Any]:
-    aet = _aet(value.get("AET"), "AET")
+    aet = ae_title(value.get("AET"), "AET")
     host = _host(value.get("Host"))
     if "Port" not in value:
         raise _bad("Missing field: Port")
@@ -136,13 +136,13 @@ def _modality_from_object(value: dict[str, Any]) -> dict[str, Any]:
     if "UseDicomTls" in value:
         configuration["UseDicomTls"] = _boolean(value["UseDicomTls"], "UseDicomTls")
     if value.get("LocalAet") not in (None, ""):
-        configuration["LocalAet"] = _aet(value["LocalAet"], "LocalAet")
+        configuration["LocalAet"] = ae_title(value["LocalAet"], "LocalAet")
     if "Timeout" in value:
         configuration["Timeout"] = _timeout(value["Timeout"])
     return configuration
 
 
-def _aet(value: Any, field: str) -> str:
+def ae_title(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _bad(f"String value expected in field: {field}")
     aet = value.strip()

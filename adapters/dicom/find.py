@@ -13,6 +13,7 @@ from pydicom.dataelem import DataElement
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
 
+from domain.binary_numbers import BINARY_NUMBER_VRS, parse_numbers
 from domain.dicom_text import Encoding, format_tag, representable, specific_character_set
 from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
 from projections.hierarchy import matching, queries
@@ -32,7 +33,6 @@ QUERY_LEVELS = {
 }
 # Orthanc refuses `*` and `?` in a constraint on a tag of any other VR (a date, a UID…).
 WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"}
-BINARY_NUMBER_VRS = {"US", "SS", "UL", "SL", "FL", "FD"}
 _NOT_ANSWERED = {0x00080005, 0x00080052}  # SpecificCharacterSet, QueryRetrieveLevel
 
 
@@ -189,17 +189,9 @@ def _set_answer(answer: Dataset, element: DataElement, value: str) -> None:
     if "or" in vr:  # ambiguous VRs (US or SS…): answer with the request's
         vr = str(element.VR)
     try:
-        answer.add_new(tag, vr, _numbers(vr, value) if vr in BINARY_NUMBER_VRS else value)
+        answer.add_new(tag, vr, parse_numbers(vr, value) if vr in BINARY_NUMBER_VRS else value)
     except (ValueError, TypeError, OverflowError):
         answer.add_new(tag, vr, None if vr in BINARY_NUMBER_VRS else "")
-
-
-def _numbers(vr: str, text: str) -> list[int | float] | None:
-    """A recorded value ("512", "1\\2") as the numbers a binary VR holds; ValueError if not."""
-    if not text:
-        return None
-    convert = float if vr in ("FL", "FD") else int
-    return [convert(item) for item in text.split("\\")]
 
 
 # --- C-MOVE / C-GET: which instances -----------------------------------------------------------

@@ -23,11 +23,13 @@ from api.dicom_json import TagsFormat, full_tags, to_format
 from api.errors import OrthancCode, OrthancError, not_found_without_body
 from api.params import present, tags_format
 from domain.archive import Archive
+from domain.binary_numbers import BINARY_NUMBER_VRS, parse_numbers
 from domain.dicom_text import UnknownDicomTag, format_tag, parse_tag, tag_name
 from domain.levels import level_number
 from domain.modality_config import (
     ConfigProblem,
     RemoteNodeConfigError,
+    ae_title,
     checked_timeout,
     normalise_modality,
 )
@@ -65,7 +67,6 @@ LEVEL_IDENTIFIERS = {
     ),
 }
 log = logging.getLogger(__name__)
-BINARY_NUMBER_VRS = {"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"}
 
 
 def network_error(exc: Exception) -> OrthancError:
@@ -297,22 +298,18 @@ def _set_query_value(ds: Dataset, key: str, value: Any) -> None:
         vr = dictionary_VR(tag)
     except KeyError:
         vr = "LO"
-    if vr in BINARY_NUMBER_VRS:
-        ds.add_new(tag, vr, _numbers(key, vr, value))
-        return
-    ds.add_new(tag, vr, value if value or vr != "SQ" else [])
-
-
-def _numbers(key: str, vr: str, text: str) -> list[int | float] | None:
-    """A binary-number value (Rows: "512") as the numbers it holds; empty asks for the tag."""
-    if not text.strip():
-        return None
-    convert = float if vr in ("FL", "FD") else int
-    try:
-        return [convert(item) for item in text.split("\\")]
-    except ValueError:
+    if vr == "SQ" and value:
         raise OrthancError(
-            OrthancCode.BAD_FILE_FORMAT, f"Value of {key} is not a {vr} number: {text!r}"
+            OrthancCode.BAD_REQUEST, f'{key} is a sequence: it can only be asked for ("")'
+        )
+    try:
+        if vr in BINARY_NUMBER_VRS:
+            ds.add_new(tag, vr, parse_numbers(vr, value))
+        else:
+            ds.add_new(tag, vr, value if value or vr != "SQ" else [])
+    except (ValueError, TypeError, OverflowError):
+        raise OrthancError(
+            OrthancCode.BAD_FILE_FORMAT, f"Value of {key} is not a valid {vr}: {value!r}"
         ) from None
 
 
@@ -384,7 +381,10 @@ def query_modality(
     ds = identifier(fields, level, options.get("Normalize", True) is not False)
     modality = with_timeout(modality_of(request, name), options)
     if options.get("LocalAet") and not modality.get("LocalAet"):
-        modality = {**modality, "LocalAet": str(options["LocalAet"])}
+        try:
+            modality = {**modality, "LocalAet": ae_title(options["LocalAet"], "LocalAet")}
+        except RemoteNodeConfigError as exc:
+            raise config_error(exc) from None
     answers = _find(dicom_client, modality, ds)
     query_id = registry(request).add(QueryResult(name, level, filter_tags(fields), answers))
     return {"ID": query_id, "Path": f"/queries/{query_id}"}

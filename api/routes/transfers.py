@@ -18,7 +18,7 @@ from api.context import read_connection, rest_origin, settings_of
 from api.errors import OrthancCode, OrthancError
 from api.routes.modalities import registry
 from api.routes.upload import invalid_file_error
-from domain.dicom_files import InvalidDicomFile, identifiers, parse_header
+from domain.dicom_files import InvalidDicomFile, identifiers, read_dicom
 from domain.exports import RequestedExport
 from domain.levels import LEVEL_NAMES
 from projections.configuration.queries import get_node
@@ -148,7 +148,7 @@ def _store_straight_handler(kind: str) -> HTTPRouteHandler:
         """Send the DICOM file in the body without storing it here."""
         destination = destination_of(request, kind, name)
         try:
-            dataset = parse_header(body)
+            dataset = read_dicom(body, bounds=settings_of(request).input_bounds).dataset
         except InvalidDicomFile as error:
             raise invalid_file_error(error) from None
         outcome: dict[str, Any] = {}

@@ -93,3 +93,33 @@ def test_synchronous_and_asynchronous_are_read_as_orthanc_reads_them(
         both = {"Resources": [study], "Synchronous": False, "Asynchronous": False}
         answer = client.post("/modalities/z/store", json=both)
         assert answer.status_code == 200 and answer.json()["Path"].startswith("/jobs/")
+
+
+def test_query_values_no_identifier_could_carry_are_400(server: ChronicleProcess) -> None:
+    """Found by probing: each was a 500 from pydicom while building or encoding the C-FIND."""
+    with server.client() as client:
+        modality = {"AET": "NOWHERE", "Host": "127.0.0.1", "Port": 9}
+        assert client.put("/modalities/nowhere", json=modality).status_code == 200
+        for query, code in (
+            ({"ReferencedStudySequence": "text"}, 8),  # a sequence matched against text
+            ({"SliceThickness": "abc"}, 15),  # DS that is no number
+            ({"Rows": "99999"}, 15),  # beyond US
+            ({"Rows": "-1"}, 15),
+        ):
+            answer = client.post(
+                "/modalities/nowhere/query", json={"Level": "Study", "Query": query}
+            )
+            assert (answer.status_code, answer.json()["OrthancStatus"]) == (400, code), query
+        too_long = {"Level": "Study", "Query": {"PatientID": "x"}, "LocalAet": "A" * 17}
+        answer = client.post("/modalities/nowhere/query", json=too_long)
+        assert (answer.status_code, answer.json()["OrthancStatus"]) == (400, 3)
+        assert client.get("/queries").json() == []
+
+
+def test_a_huge_foreign_host_is_refused_without_being_echoed_whole(
+    server: ChronicleProcess,
+) -> None:
+    with server.client() as client:
+        answer = client.get("/system", headers={"Host": "h" * 100_000})
+        assert answer.status_code == 421
+        assert len(answer.text) < 1000

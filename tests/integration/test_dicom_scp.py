@@ -284,6 +284,28 @@ def test_store_is_idempotent_and_invalid_files_store_nothing(chronicle: Chronicl
     assert patients.count("P-TWICE") == 1
 
 
+def test_a_dataset_nested_too_deep_is_refused_and_the_association_goes_on(
+    chronicle: ChronicleProcess,
+) -> None:
+    deep = _dataset(make_instance(patient_id="P-DEEP"))
+    item = Dataset()
+    for _ in range(200):  # beyond max_sequence_depth (64)
+        outer = Dataset()
+        outer.ContentSequence = [item]
+        item = outer
+    deep.ContentSequence = [item]
+    after = _dataset(make_instance(patient_id="P-AFTER-DEEP"))
+    assoc = _associate(chronicle, [CTImageStorage])
+    try:
+        assert assoc.send_c_store(deep).Status == 0xC000  # cannot understand
+        assert assoc.send_c_store(after).Status == 0x0000
+    finally:
+        assoc.release()
+    with chronicle.client() as http:
+        patients = [p["MainDicomTags"]["PatientID"] for p in http.get("/patients?expand").json()]
+    assert "P-DEEP" not in patients and "P-AFTER-DEEP" in patients
+
+
 def test_unknown_sop_class_is_refused_by_default(chronicle: ChronicleProcess) -> None:
     corpus_dir()
     ds = dcmread(corpus_path("UnknownSopClassUid.dcm"))
