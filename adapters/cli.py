@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters.config import ConfigError, Settings, load_settings
 from adapters.safe_logging import configure_logging
+from adapters.user_cli import add_user_parser, run_user
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     importing = commands.add_parser("import", help="import a folder tree of DICOM files")
     _settings_arguments(importing)
     importing.add_argument("paths", nargs="+", type=Path)
+    add_user_parser(commands, _settings_arguments)
     status = commands.add_parser(
         "status", help="every read model and processor: position, lag, rate, last error"
     )
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_rebuild(settings, args.projections or list(PROJECTION_NAMES))
         if args.command == "status":
             return run_status(settings)
+        if args.command == "user":
+            return run_user(settings, args)
         return run_import(settings, args.paths)
     except ConfigError as exc:
         console.print(f"[red]chronicle: {exc}[/red]")

@@ -42,6 +42,9 @@ class Settings:
     workers: int = 1
     # Bind HTTP and DICOM with SO_REUSEPORT, beside the other processes of one `serve`.
     shared_ports: bool = False
+    # HTTP Basic for every route [AuthenticationEnabled]; [RegisteredUsers] are admins.
+    authentication_enabled: bool = False
+    registered_users: dict[str, Any] = attrs.field(factory=dict)
     # DICOM networking (Orthanc's option in brackets); defaults are the safe ones.
     dicom_enabled: bool = True  # [DicomServerEnabled]
     dicom_modalities: dict[str, Any] = attrs.field(factory=dict)  # [DicomModalities]
@@ -120,6 +123,8 @@ _FIELD_TYPES: dict[str, type] = {
     "default_encoding": str,
     "name": str,
     "db_pool_size": int,
+    "authentication_enabled": bool,
+    "registered_users": dict,
     "dicom_enabled": bool,
     "dicom_modalities": dict,
     "orthanc_peers": dict,
@@ -159,6 +164,8 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "OverwriteInstances": "overwrite_instances",
     "DefaultEncoding": "default_encoding",
     "DicomServerEnabled": "dicom_enabled",
+    "AuthenticationEnabled": "authentication_enabled",
+    "RegisteredUsers": "registered_users",
     "DicomModalities": "dicom_modalities",
     "OrthancPeers": "orthanc_peers",
     "DicomAlwaysAllowEcho": "dicom_always_allow_echo",
@@ -195,6 +202,9 @@ def _validated(settings: Settings) -> Settings:
     for bound in bounds:
         if getattr(settings, bound) < 1:
             raise ConfigError(f"{bound}: at least 1, not {getattr(settings, bound)}")
+    for name, password in settings.registered_users.items():
+        if not isinstance(password, str) or not password:
+            raise ConfigError(f"RegisteredUsers: the password of {name!r} must be a string")
     if settings.dicom_pre_association_timeout <= 0:
         raise ConfigError("dicom_pre_association_timeout: a number of seconds above 0")
     try:

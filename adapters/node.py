@@ -29,7 +29,10 @@ from adapters.processors.stability import StabilityWatcher
 from adapters.remote_config import sync_configured_nodes
 from adapters.secret_store import PostgresSecretStore
 from adapters.storage import StorageArea
+from adapters.user_directory import UserDirectory
 from domain.archive import Archive
+from domain.origin import Channel, Origin
+from domain.users import CONFIGURATION
 from projections.changes.projection import ChangesProjection
 from projections.configuration.projection import RemoteNodesProjection
 from projections.exports.projection import ExportsProjection
@@ -100,6 +103,7 @@ class ChronicleNode:
             raise
         self.storage = StorageArea(settings.storage_dir)
         self.nodes = NodeDirectory(self.db, self.secrets)
+        self.users = UserDirectory(self.db, self.secrets)
         self.ingestor = Ingestor(
             self.archive,
             self.storage,
@@ -163,12 +167,17 @@ class ChronicleNode:
         self.prepare()
         self.consumers.catch_up_read_models()
         self.sync_remote_nodes()
+        self.sync_registered_users()
         self.sweep_orphans()
         self._ingest_lock = self.storage.ingesting()
         self._ingest_lock.__enter__()
         if workers:
-            self.leadership.start()
-            self._start_dicom_server()
+            self.start_workers()
+
+    def start_workers(self) -> None:
+        """The leadership election (then the consumers and jobs) and the DICOM server."""
+        self.leadership.start()
+        self._start_dicom_server()
 
     def _lead(self) -> None:
         """Elected: this process now runs the consumers and the job engine, from the
@@ -193,6 +202,17 @@ class ChronicleNode:
         with self.db.connection() as conn:
             changed = sync_configured_nodes(self.archive, conn, self.settings)
         if changed:
+            self.consumers.catch_up_read_models(["configuration"])
+
+    def sync_registered_users(self) -> None:
+        """The configuration's RegisteredUsers (admins, as in Orthanc), in the read model
+        before serving. A user removed from the file stays until removed by name."""
+        origin = Origin(Channel.SYSTEM, user=CONFIGURATION)
+        changed = [
+            self.archive.define_configured_user(name, password, origin)
+            for name, password in sorted(self.settings.registered_users.items())
+        ]
+        if any(position is not None for position in changed):
             self.consumers.catch_up_read_models(["configuration"])
 
     def sweep_orphans(self) -> None:

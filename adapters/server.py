@@ -30,11 +30,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_listening_policy(settings: Settings) -> None:
-    if not is_loopback(settings.http_host):
+def check_listening_policy(settings: Settings, users: int | None = None) -> None:
+    """Beyond loopback only with authentication on and someone to log in (`users`: how many
+    may log in, once the database is up; None before)."""
+    if is_loopback(settings.http_host):
+        return
+    if not settings.authentication_enabled:
         raise ConfigError(
-            f"refusing to listen on {settings.http_host}: authentication is not implemented "
-            "yet, so Chronicle listens on loopback only (use 127.0.0.1)"
+            f"refusing to listen on {settings.http_host} without authentication: turn it on "
+            "(AuthenticationEnabled, or authentication_enabled = true) and add a user "
+            "(`chronicle user add NAME`, or RegisteredUsers), or listen on 127.0.0.1"
+        )
+    if users == 0:
+        raise ConfigError(
+            f"refusing to listen on {settings.http_host}: authentication is on but no user can "
+            "log in; add one with `chronicle user add NAME` (or RegisteredUsers)"
         )
 
 
@@ -81,7 +91,9 @@ def serve(settings: Settings, argv: Sequence[str] = ()) -> None:
     workers: WorkerProcesses | None = None
     try:
         node = ChronicleNode(settings, owns_database=True)
-        node.start()
+        node.start(workers=False)
+        check_listening_policy(settings, node.users.count())
+        node.start_workers()
         if settings.workers > 1:
             url = node.address.url()
             workers = WorkerProcesses(worker_command(argv), settings.workers - 1, url)

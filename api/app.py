@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp
 
 from adapters.node import ChronicleNode, ProjectionLagError
+from api.authentication import authenticate
 from api.dependencies import ApiParts
 from api.errors import (
     OrthancCode,
@@ -53,7 +54,9 @@ def _unstorable_value(request, exc: Exception):  # type: ignore[no-untyped-def]
 
 def create_asgi_app(node: ChronicleNode) -> ASGIApp:
     """What the HTTP server runs: the application behind the outermost guard."""
-    guarded = honour_method_override(protect(create_app(node), [node.settings.http_host]))
+    settings = node.settings
+    authenticated = authenticate(create_app(node), node.users, settings.authentication_enabled)
+    guarded = honour_method_override(protect(authenticated, [settings.http_host]))
     return time_uploads(guarded)
 
 

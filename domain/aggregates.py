@@ -22,6 +22,7 @@ from domain.identity import (
     instance_aggregate_id,
     remote_node_aggregate_id,
     resource_aggregate_id,
+    user_aggregate_id,
 )
 
 OriginFields = dict[str, str]  # domain.origin.Origin.to_dict()
@@ -345,6 +346,105 @@ class RemoteNode(Aggregate):
 
     def remove(self, origin: OriginFields) -> None:
         self._removed(kind=self.kind, name=self.name, origin=origin)
+
+
+class User(Aggregate):
+    """A user of the HTTP surfaces. Its password never enters the log (its argon2 hash is in
+    the secret store); each event names who did it (`by`: a user name, "cli" or
+    "configuration") and the request's origin."""
+
+    class Created(Aggregate.Created):
+        class_version = 1
+        name: str
+        role: str
+        source: str  # "configuration" (RegisteredUsers), "cli" or "rest"
+        by: str
+        origin: OriginFields
+
+    class AddedAgain(Aggregate.Event):
+        """A removed user's name given to a user again."""
+
+        class_version = 1
+        name: str
+        role: str
+        source: str
+        by: str
+        origin: OriginFields
+
+    class PasswordChanged(Aggregate.Event):
+        class_version = 1
+        name: str
+        by: str
+        origin: OriginFields
+
+    class RoleChanged(Aggregate.Event):
+        class_version = 1
+        name: str
+        role: str
+        by: str
+        origin: OriginFields
+
+    class DisabledChanged(Aggregate.Event):
+        class_version = 1
+        name: str
+        disabled: bool
+        by: str
+        origin: OriginFields
+
+    class Removed(Aggregate.Event):
+        class_version = 1
+        name: str
+        by: str
+        origin: OriginFields
+
+    @staticmethod
+    def create_id(name: str, **_: Any) -> UUID:
+        return user_aggregate_id(name)
+
+    @event(Created)
+    def __init__(self, name: str, role: str, source: str, by: str, origin: OriginFields) -> None:
+        self.name = name
+        self.role = role
+        self.source = source
+        self.disabled = False
+        self.live = True
+
+    @event(AddedAgain)
+    def _added_again(
+        self, name: str, role: str, source: str, by: str, origin: OriginFields
+    ) -> None:
+        self.role, self.source, self.disabled, self.live = role, source, False, True
+
+    @event(PasswordChanged)
+    def _password_changed(self, name: str, by: str, origin: OriginFields) -> None:
+        pass
+
+    @event(RoleChanged)
+    def _role_changed(self, name: str, role: str, by: str, origin: OriginFields) -> None:
+        self.role = role
+
+    @event(DisabledChanged)
+    def _disabled_changed(self, name: str, disabled: bool, by: str, origin: OriginFields) -> None:
+        self.disabled = disabled
+
+    @event(Removed)
+    def _removed(self, name: str, by: str, origin: OriginFields) -> None:
+        self.live = False
+
+    def add_again(self, role: str, source: str, by: str, origin: OriginFields) -> None:
+        self._added_again(name=self.name, role=role, source=source, by=by, origin=origin)
+
+    def change_password(self, by: str, origin: OriginFields) -> None:
+        self._password_changed(name=self.name, by=by, origin=origin)
+
+    def change_role(self, role: str, by: str, origin: OriginFields) -> None:
+        self._role_changed(name=self.name, role=role, by=by, origin=origin)
+
+    def set_disabled(self, disabled: bool, by: str, origin: OriginFields) -> None:
+        self._disabled_changed(name=self.name, disabled=disabled, by=by, origin=origin)
+
+    def remove(self, by: str, origin: OriginFields) -> None:
+        self._removed(name=self.name, by=by, origin=origin)
 
 
 class Job(Aggregate):

@@ -21,5 +21,9 @@ def remote_node_aggregate_id(kind: str, name: str) -> UUID:
     return uuid5(_NAMESPACE, f"{kind}:{name}")
 
 
+def user_aggregate_id(name: str) -> UUID:
+    return uuid5(_NAMESPACE, "user:" + name)
+
+
 CHANGES_LOG_ID = uuid5(_NAMESPACE, "changes-log")
 EXPORTS_LOG_ID = uuid5(_NAMESPACE, "exports-log")

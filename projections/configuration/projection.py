@@ -1,5 +1,5 @@
-"""Modalities and peers: the latest definition of each, from configuration and REST events
-(without credentials: they are in the secret store)."""
+"""Modalities, peers and users: the latest definition of each, from configuration, CLI and REST
+events (without credentials or password hashes: they are in the secret store)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,29 @@ from collections.abc import Sequence
 import psycopg
 from psycopg.types.json import Jsonb
 
-from domain.aggregates import RemoteNode
+from domain.aggregates import RemoteNode, User
 from projections.read_model import Positioned
 
 
 class RemoteNodesProjection:
     name = "configuration"
-    topics = (RemoteNode.Defined, RemoteNode.Updated, RemoteNode.Removed)
+    topics = (
+        RemoteNode.Defined,
+        RemoteNode.Updated,
+        RemoteNode.Removed,
+        User.Created,
+        User.AddedAgain,
+        User.PasswordChanged,
+        User.RoleChanged,
+        User.DisabledChanged,
+        User.Removed,
+    )
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
         for position, event in batch:
-            if isinstance(event, RemoteNode.Defined | RemoteNode.Updated):
+            if isinstance(event, User.Event):
+                _apply_user(conn, position, event)
+            elif isinstance(event, RemoteNode.Defined | RemoteNode.Updated):
                 conn.execute(
                     "INSERT INTO remote_nodes (kind, name, configuration, source, "
                     "defined_position) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, name) "
@@ -31,3 +43,29 @@ class RemoteNodesProjection:
                     "DELETE FROM remote_nodes WHERE kind = %s AND name = %s",
                     (event.kind, event.name),
                 )
+
+
+def _apply_user(conn: psycopg.Connection, position: int, event: User.Event) -> None:
+    name = event.name  # type: ignore[attr-defined]
+    if isinstance(event, User.Created | User.AddedAgain):
+        conn.execute(
+            "INSERT INTO users (name, role, source, created_position, changed_position) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+            "role = excluded.role, source = excluded.source, disabled = false, "
+            "changed_position = excluded.changed_position",
+            (name, event.role, event.source, position, position),
+        )
+    elif isinstance(event, User.Removed):
+        conn.execute("DELETE FROM users WHERE name = %s", (name,))
+    elif isinstance(event, User.RoleChanged):
+        conn.execute(
+            "UPDATE users SET role = %s, changed_position = %s WHERE name = %s",
+            (event.role, position, name),
+        )
+    elif isinstance(event, User.DisabledChanged):
+        conn.execute(
+            "UPDATE users SET disabled = %s, changed_position = %s WHERE name = %s",
+            (event.disabled, position, name),
+        )
+    else:  # PasswordChanged: verifications remembered before it no longer count
+        conn.execute("UPDATE users SET changed_position = %s WHERE name = %s", (position, name))

@@ -1,4 +1,5 @@
-"""Reads of the configuration read model: modalities and peers (without their credentials)."""
+"""Reads of the configuration read model: modalities, peers and users (without their
+credentials or password hashes)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,23 @@ def get_node(conn: psycopg.Connection, kind: str, name: str) -> dict[str, Any] |
         (kind, name),
     ).fetchone()
     return row[0] if row else None
+
+
+USER_COLUMNS = "name, role, source, disabled, changed_position"
+
+
+def list_users(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(f"SELECT {USER_COLUMNS} FROM configuration.users ORDER BY name")
+        return cursor.fetchall()
+
+
+def get_user(conn: psycopg.Connection, name: str) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(f"SELECT {USER_COLUMNS} FROM configuration.users WHERE name = %s", (name,))
+        return cursor.fetchone()
+
+
+def count_users(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM configuration.users WHERE NOT disabled").fetchone()
+    return int(row[0]) if row else 0

@@ -79,7 +79,8 @@ class ChronicleProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/system", timeout=1).status_code == 200:
+                # 401: up, with authentication on.
+                if httpx.get(f"{self.url}/system", timeout=1).status_code in (200, 401):
                     return
             except httpx.TransportError:
                 pass

@@ -1,0 +1,172 @@
+"""HTTP Basic authentication and roles on a running server, through real clients: every route
+refuses anonymous callers with Orthanc's challenge, roles follow api.permissions, users come
+from RegisteredUsers and `chronicle user`, and a changed password takes effect at once."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httplib2
+import httpx
+import pyorthanc
+import pytest
+
+from api.permissions import may
+from tests.support.dicom_factory import make_instance
+from tests.support.nodes import fresh_database
+from tests.support.server import ChronicleProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = ("root", "root-secret")
+PEOPLE = {"reader": ("user", "reader-secret"), "audit": ("auditor", "audit-secret")}
+
+
+def chronicle(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *args],
+        cwd=ROOT,
+        input=None if password is None else password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def secured(
+    tmp_path_factory: pytest.TempPathFactory, postgres: object
+) -> Iterator[ChronicleProcess]:
+
+    root = tmp_path_factory.mktemp("auth")
+    root.chmod(0o711)
+    url = fresh_database(postgres, "chronicle_test_authentication")
+    config = root / "chronicle.toml"
+    config.write_text(
+        f'authentication_enabled = true\n[registered_users]\n{ADMIN[0]} = "{ADMIN[1]}"\n'
+    )
+    server = ChronicleProcess(root / "data", url, "--config", str(config))
+    server.start()
+    try:
+        for name, (role, password) in PEOPLE.items():
+            added = chronicle(
+                "user", "add", name, "--role", role, "--database-url", url, password=password
+            )
+            assert added.returncode == 0, added.stderr
+        yield server
+    finally:
+        server.stop()
+
+
+def _client(server: ChronicleProcess, name: str | None = None) -> httpx.Client:
+    if name is None:
+        return server.client()
+    password = ADMIN[1] if name == ADMIN[0] else PEOPLE[name][1]
+    return server.client(auth=(name, password))
+
+
+def _routes(server: ChronicleProcess) -> list[tuple[str, str]]:
+    """(method, path with every parameter as "x") of every operation in the OpenAPI document."""
+    with _client(server, ADMIN[0]) as client:
+        document = client.get("/schema/openapi.json").json()
+    return [
+        (method.upper(), re.sub(r"\{[^}]+\}", "x", path))
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "delete")
+    ]
+
+
+def test_every_route_challenges_an_anonymous_caller(secured: ChronicleProcess) -> None:
+    routes = _routes(secured)
+    assert len(routes) > 100
+    with _client(secured) as anonymous:
+        for method, path in [*routes, ("GET", "/schema/openapi.json"), ("GET", "/nowhere")]:
+            answer = anonymous.request(method, path)
+            assert answer.status_code == 401, (method, path)
+            assert answer.headers["www-authenticate"] == 'Basic realm="Chronicle"'
+            assert answer.content == b""
+        wrong = httpx.get(f"{secured.url}/system", auth=(ADMIN[0], "not-it"))
+        assert wrong.status_code == 401
+
+
+def test_each_role_reaches_what_the_table_allows(secured: ChronicleProcess) -> None:
+    routes = _routes(secured)
+    for name, (role, _) in PEOPLE.items():
+        with _client(secured, name) as client:
+            for method, path in routes:
+                status = client.request(method, path).status_code
+                if may(role, method, path):
+                    assert status not in (401, 403), (role, method, path, status)
+                else:
+                    assert status == 403, (role, method, path, status)
+
+
+def test_what_users_and_auditors_may_do(secured: ChronicleProcess) -> None:
+    data = make_instance("AUTH-1")
+    with _client(secured, "reader") as reader, _client(secured, "audit") as auditor:
+        stored = reader.post("/instances", content=data)
+        assert stored.status_code == 200
+        study = stored.json()["ParentStudy"]
+        assert reader.delete(f"/studies/{study}").status_code == 403
+        assert (
+            reader.put("/modalities/m", json={"AET": "M", "Host": "h", "Port": 1}).status_code
+            == 403
+        )
+        assert auditor.get(f"/studies/{study}").status_code == 200
+        assert auditor.get("/exports").status_code == 200
+        assert auditor.get("/changes").status_code == 200
+        assert auditor.post("/instances", content=data).status_code == 403
+        assert auditor.get("/modalities").status_code == 403
+    with _client(secured, ADMIN[0]) as admin:
+        assert admin.delete(f"/studies/{study}").status_code == 200
+
+
+def test_real_orthanc_clients_log_in(secured: ChronicleProcess) -> None:
+    orthanc = pyorthanc.Orthanc(secured.url, username=ADMIN[0], password=ADMIN[1])
+    assert orthanc.get_system()["Name"]
+    anonymous = pyorthanc.Orthanc(secured.url)
+    with pytest.raises(httpx.HTTPError, match="HTTP code: 401"):
+        anonymous.get_system()
+    # httplib2 sends credentials only once challenged.
+    browser = httplib2.Http()
+    browser.add_credentials("reader", PEOPLE["reader"][1])
+    response, body = browser.request(f"{secured.url}/statistics")
+    assert response.status == 200 and b"CountInstances" in body
+
+
+def test_a_changed_or_disabled_password_stops_working_at_once(secured: ChronicleProcess) -> None:
+    url = secured.database_url
+    assert url is not None
+    added = chronicle("user", "add", "temp", "--database-url", url, password="first")
+    assert added.returncode == 0, added.stderr
+    first = httpx.get(f"{secured.url}/system", auth=("temp", "first"))
+    assert first.status_code == 200
+    changed = chronicle("user", "passwd", "temp", "--database-url", url, password="second")
+    assert changed.returncode == 0, changed.stderr
+    assert httpx.get(f"{secured.url}/system", auth=("temp", "first")).status_code == 401
+    assert httpx.get(f"{secured.url}/system", auth=("temp", "second")).status_code == 200
+    assert chronicle("user", "disable", "temp", "--database-url", url).returncode == 0
+    assert httpx.get(f"{secured.url}/system", auth=("temp", "second")).status_code == 401
+    assert chronicle("user", "remove", "temp", "--database-url", url).returncode == 0
+    listed = chronicle("user", "list", "--database-url", url)
+    assert "temp" not in listed.stdout and "reader" in listed.stdout and "root" in listed.stdout
+
+
+def test_listening_beyond_loopback_needs_authentication_and_a_user(tmp_path: Path) -> None:
+    from adapters.config import ConfigError, Settings
+    from adapters.server import check_listening_policy
+
+    remote = Settings(http_host="0.0.0.0")
+    with pytest.raises(ConfigError, match="without authentication"):
+        check_listening_policy(remote)
+    with pytest.raises(ConfigError, match="no user can log in"):
+        check_listening_policy(Settings(http_host="0.0.0.0", authentication_enabled=True), 0)
+    check_listening_policy(Settings(http_host="0.0.0.0", authentication_enabled=True), 1)
+    check_listening_policy(Settings(), None)  # loopback: always
+    # The server itself refuses before it listens.
+    refused = chronicle("serve", "--data-dir", str(tmp_path), "--http-host", "0.0.0.0")
+    assert refused.returncode == 2 and "without authentication" in refused.stderr
