@@ -68,7 +68,7 @@ def run_user(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         node.consumers.catch_up_read_models(["configuration"])
         if args.action == "list":
-            _print_users(node.users.list())
+            _print_users(node.users.listing())
         else:
             console.print(f"user {args.name}: {args.action} done")
         return 0

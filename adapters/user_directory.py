@@ -13,12 +13,16 @@ import binascii
 import hashlib
 import threading
 import time
+from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
 from adapters.database import Database
+from adapters.login_guard import LoginLog
 from adapters.secret_store import PostgresSecretStore
 from domain.passwords import verify_password
+from domain.tokens import TOKEN_SECRETS, digest_matches, token_id_of
 from domain.users import USER_SECRETS
 from projections.configuration import queries
 
@@ -32,6 +36,12 @@ class Identity:
 
 
 @attrs.frozen
+class Attempt:
+    identity: Identity | None  # None: refused
+    claimed: str  # the user name given, or the token's id: what failures are counted by
+
+
+@attrs.frozen
 class _Verified:
     digest: bytes
     changed_position: int
@@ -42,6 +52,7 @@ class UserDirectory:
     def __init__(self, db: Database, secrets: PostgresSecretStore) -> None:
         self.db = db
         self.secrets = secrets
+        self.logins = LoginLog(db)
         self._verified: dict[str, _Verified] = {}
         self._lock = threading.Lock()
 
@@ -50,34 +61,61 @@ class UserDirectory:
         with self.db.connection() as conn:
             return queries.count_users(conn)
 
-    def list(self) -> list[dict[str, object]]:
+    def listing(self) -> list[dict[str, Any]]:
         with self.db.connection() as conn:
             return queries.list_users(conn)
 
-    def authenticate(self, name: str, password: str) -> Identity | None:
+    def tokens(self) -> list[dict[str, Any]]:
+        with self.db.connection() as conn:
+            return queries.list_tokens(conn)
+
+    def authenticate(self, name: str, password: str, source: str = "") -> Identity | None:
         with self.db.connection() as conn:
             user = queries.get_user(conn, name)
-        if user is None or user["disabled"]:
-            return None
         digest = hashlib.sha256(f"{name}\0{password}".encode()).digest()
-        if not self._remembered(name, digest, user["changed_position"]):
-            stored = self.secrets.get(USER_SECRETS, name).get("PasswordHash", "")
-            if not verify_password(stored, password):
-                return None
-            self._remember(name, digest, user["changed_position"])
+        if user is not None and self._remembered(name, digest, user["changed_position"]):
+            return None if user["disabled"] else Identity(name, user["role"])
+        stored = self.secrets.get(USER_SECRETS, name).get("PasswordHash", "") if user else ""
+        verified = verify_password(stored, password) if stored else False
+        accepted = verified and user is not None and not user["disabled"]
+        self.logins.record(name, source, "basic", accepted)
+        if not accepted or user is None:
+            return None
+        self._remember(name, digest, user["changed_position"])
         return Identity(name, user["role"])
 
-    def authenticate_basic(self, header: str) -> Identity | None:
-        """An `Authorization: Basic …` value; None for anything else or wrong credentials."""
+    def authenticate_header(self, header: str, source: str = "") -> Attempt:
+        """An `Authorization` value: HTTP Basic or a bearer token, and who it claims to be."""
         scheme, _, value = header.partition(" ")
+        value = value.strip()
+        if scheme.lower() == "bearer":
+            token_id = token_id_of(value) or "?"
+            return Attempt(self._bearer(token_id, value, source), f"token {token_id}")
         if scheme.lower() != "basic":
-            return None
+            return Attempt(None, "?")
         try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            return None
+            return Attempt(None, "?")
         name, colon, password = decoded.partition(":")
-        return self.authenticate(name, password) if colon else None
+        if not colon:
+            return Attempt(None, "?")
+        return Attempt(self.authenticate(name, password, source), name)
+
+    def _bearer(self, token_id: str, value: str, source: str) -> Identity | None:
+        """A live, unexpired token of an enabled user."""
+        with self.db.connection() as conn:
+            found = queries.token_identity(conn, token_id)
+        valid = (
+            found is not None
+            and not (found["expires"] and found["expires"] <= datetime.now(UTC))
+            and digest_matches(self.secrets.get(TOKEN_SECRETS, token_id).get("Digest", ""), value)
+        )
+        if not valid or found is None:
+            self.logins.record(f"token {token_id}", source, "bearer", False)
+            return None
+        self.logins.token_used(token_id, found["user_name"], source)
+        return Identity(found["user_name"], found["role"])
 
     def _remembered(self, name: str, digest: bytes, changed_position: int) -> bool:
         with self._lock:

@@ -25,6 +25,7 @@ from api.errors import (
 from api.form_uploads import ChunkStore
 from api.method_override import honour_method_override
 from api.operation_ids import operation_id
+from api.routes.access import access_handlers
 from api.routes.changes import changes_handlers
 from api.routes.consumers import consumers_handlers
 from api.routes.exports import exports_handlers
@@ -74,6 +75,7 @@ def orthanc_route_handlers() -> list[Any]:
         *transfers_handlers,
         *modalities_handlers,
         *peers_handlers,
+        *access_handlers,
     ]
 
 

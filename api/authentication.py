@@ -3,17 +3,28 @@
 As Orthanc answers it: without valid credentials, 401 with `WWW-Authenticate: Basic
 realm="…"` and an empty body (clients such as httplib2 only send credentials after that
 challenge); a known user whose role may not call the route (api.permissions), 403 with an
-Orthanc error body. The caller's name goes into the request's scope (`user`), which the events
-the request causes record.
+Orthanc error body. Failed attempts are answered later and later (adapters.login_guard). The
+caller's name goes into the request's scope (`user`), which the events the request causes
+record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 
 from litestar.concurrency import sync_to_thread
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 
+from adapters.login_guard import LoginThrottle
 from adapters.user_directory import UserDirectory
 from api.permissions import may
 
@@ -23,21 +34,30 @@ REALM = "Chronicle"
 def authenticate(app: ASGIApp, users: UserDirectory, enabled: bool) -> ASGIApp:
     if not enabled:
         return app
+    throttle = LoginThrottle()
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
         header = _header(scope, b"authorization")
-        identity = await sync_to_thread(users.authenticate_basic, header) if header else None
-        if identity is None:
+        if header is None:
             await _challenge(send)
             return
-        method, path = scope["method"], scope["path"]
+        client = scope.get("client")
+        source = client[0] if client else ""
+        attempt = await sync_to_thread(users.authenticate_header, header, source)
+        identity = attempt.identity
+        if identity is None:
+            delay = throttle.failed(attempt.claimed, source)
+            await asyncio.sleep(delay)
+            await _challenge(send, retry_after=delay)
+            return
+        method, path = str(scope.get("method", "")), scope["path"]
         if not may(identity.role, method, path):
             await _forbidden(send, method, path, identity.role)
             return
-        scope["user"] = identity.name  # type: ignore[typeddict-unknown-key]
+        scope["user"] = identity.name
         await app(scope, receive, send)
 
     return guarded
@@ -50,10 +70,24 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _challenge(send: Send) -> None:
-    headers = [(b"www-authenticate", f'Basic realm="{REALM}"'.encode()), (b"content-length", b"0")]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
-    await send({"type": "http.response.body", "body": b""})
+async def _challenge(send: Send, retry_after: float = 0.0) -> None:
+    """The 401; after repeated failures, also when to try again (Retry-After, in seconds)."""
+    headers = [(b"www-authenticate", f'Basic realm="{REALM}"'.encode())]
+    if retry_after:
+        headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
+    await _answer(send, 401, headers, b"")
+
+
+async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    length = (b"content-length", str(len(body)).encode())
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [*headers, length],
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
 
 
 async def _forbidden(send: Send, method: str, path: str, role: str) -> None:
@@ -70,6 +104,4 @@ async def _forbidden(send: Send, method: str, path: str, role: str) -> None:
         },
         indent=3,
     ).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 403, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await _answer(send, 403, [(b"content-type", b"application/json")], body)

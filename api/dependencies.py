@@ -25,6 +25,7 @@ from adapters.node import ChronicleNode, ReadModelWaiter
 from adapters.node_directory import NodeDirectory
 from adapters.peer_client import PeerClient
 from adapters.storage import StorageArea
+from adapters.user_directory import UserDirectory
 from domain.archive import Archive
 
 
@@ -42,6 +43,7 @@ class ApiParts:
     wait_for: ReadModelWaiter
     db: Database
     storage: StorageArea
+    users: UserDirectory
 
     @classmethod
     def of(cls, node: ChronicleNode) -> ApiParts:
@@ -58,6 +60,7 @@ class ApiParts:
             wait_for=node.wait_for,
             db=node.db,
             storage=node.storage,
+            users=node.users,
         )
 
     def dependencies(self) -> dict[str, Provide]:

@@ -34,6 +34,7 @@ class Rule:
 
 _EVERYONE = frozenset({ADMIN, USER, AUDITOR})
 _USERS = frozenset({ADMIN, USER})
+_ADMINS = frozenset({ADMIN})
 
 RULES: tuple[Rule, ...] = (
     # The archive, its changes and its exports: everyone reads.
@@ -56,6 +57,9 @@ RULES: tuple[Rule, ...] = (
             "/instances/**",
         )
     ),
+    # Who may log in, and how: admins only, even to read.
+    Rule(READ, "/tools/tokens", _ADMINS),
+    Rule(READ, "/tools/logins", _ADMINS),
     # Users: every other read, uploads, queries, retrieves, sending to known nodes.
     Rule(READ, "/**", _USERS),
     Rule(POST, "/instances", _USERS),

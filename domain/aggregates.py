@@ -22,6 +22,7 @@ from domain.identity import (
     instance_aggregate_id,
     remote_node_aggregate_id,
     resource_aggregate_id,
+    token_aggregate_id,
     user_aggregate_id,
 )
 
@@ -445,6 +446,51 @@ class User(Aggregate):
 
     def remove(self, by: str, origin: OriginFields) -> None:
         self._removed(name=self.name, by=by, origin=origin)
+
+
+class ApiToken(Aggregate):
+    """A bearer token an admin made for a script: it acts as its user, until it expires or is
+    revoked. Only a digest of its value is kept (in the secret store); the log never has it."""
+
+    class Created(Aggregate.Created):
+        class_version = 1
+        token_id: str
+        user: str
+        description: str
+        expires: str  # ISO 8601 UTC, or "" for never
+        by: str
+        origin: OriginFields
+
+    class Revoked(Aggregate.Event):
+        class_version = 1
+        token_id: str
+        by: str
+        origin: OriginFields
+
+    @staticmethod
+    def create_id(token_id: str, **_: Any) -> UUID:
+        return token_aggregate_id(token_id)
+
+    @event(Created)
+    def __init__(
+        self,
+        token_id: str,
+        user: str,
+        description: str,
+        expires: str,
+        by: str,
+        origin: OriginFields,
+    ) -> None:
+        self.token_id = token_id
+        self.user = user
+        self.revoked = False
+
+    @event(Revoked)
+    def _revoked(self, token_id: str, by: str, origin: OriginFields) -> None:
+        self.revoked = True
+
+    def revoke(self, by: str, origin: OriginFields) -> None:
+        self._revoked(token_id=self.token_id, by=by, origin=origin)
 
 
 class Job(Aggregate):

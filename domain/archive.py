@@ -20,6 +20,7 @@ from domain.identity import instance_aggregate_id, resource_aggregate_id
 from domain.jobs import JobCommands
 from domain.origin import Channel, Origin
 from domain.remote_nodes import RemoteNodeCommands
+from domain.tokens import TokenCommands
 from domain.users import UserCommands
 
 if TYPE_CHECKING:
@@ -71,7 +72,9 @@ def _nothing(cursor: Any) -> None:
     pass
 
 
-class Archive(RemoteNodeCommands, UserCommands, JobCommands, ExportCommands, Application):
+class Archive(
+    RemoteNodeCommands, UserCommands, TokenCommands, JobCommands, ExportCommands, Application
+):
     name = "chronicle"
     log_section_size = 1000
 

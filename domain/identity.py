@@ -25,5 +25,9 @@ def user_aggregate_id(name: str) -> UUID:
     return uuid5(_NAMESPACE, "user:" + name)
 
 
+def token_aggregate_id(token_id: str) -> UUID:
+    return uuid5(_NAMESPACE, "token:" + token_id)
+
+
 CHANGES_LOG_ID = uuid5(_NAMESPACE, "changes-log")
 EXPORTS_LOG_ID = uuid5(_NAMESPACE, "exports-log")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import psycopg
 from psycopg.types.json import Jsonb
 
-from domain.aggregates import RemoteNode, User
+from domain.aggregates import ApiToken, RemoteNode, User
 from projections.read_model import Positioned
 
 
@@ -24,12 +24,30 @@ class RemoteNodesProjection:
         User.RoleChanged,
         User.DisabledChanged,
         User.Removed,
+        ApiToken.Created,
+        ApiToken.Revoked,
     )
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
         for position, event in batch:
             if isinstance(event, User.Event):
                 _apply_user(conn, position, event)
+            elif isinstance(event, ApiToken.Created):
+                conn.execute(
+                    "INSERT INTO tokens (token_id, user_name, description, expires, created_by, "
+                    "created_position) VALUES (%s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (token_id) DO NOTHING",
+                    (
+                        event.token_id,
+                        event.user,
+                        event.description,
+                        event.expires or None,
+                        event.by,
+                        position,
+                    ),
+                )
+            elif isinstance(event, ApiToken.Revoked):
+                conn.execute("DELETE FROM tokens WHERE token_id = %s", (event.token_id,))
             elif isinstance(event, RemoteNode.Defined | RemoteNode.Updated):
                 conn.execute(
                     "INSERT INTO remote_nodes (kind, name, configuration, source, "

@@ -46,3 +46,24 @@ def get_user(conn: psycopg.Connection, name: str) -> dict[str, Any] | None:
 def count_users(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT count(*) FROM configuration.users WHERE NOT disabled").fetchone()
     return int(row[0]) if row else 0
+
+
+def list_tokens(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(
+            "SELECT token_id, user_name, description, expires, created_by "
+            "FROM configuration.tokens ORDER BY created_position"
+        )
+        return cursor.fetchall()
+
+
+def token_identity(conn: psycopg.Connection, token_id: str) -> dict[str, Any] | None:
+    """The token's user, role and expiry, if the token and its user are live and enabled."""
+    with conn.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(
+            "SELECT t.user_name, u.role, t.expires FROM configuration.tokens t "
+            "JOIN configuration.users u ON u.name = t.user_name "
+            "WHERE t.token_id = %s AND NOT u.disabled",
+            (token_id,),
+        )
+        return cursor.fetchone()

@@ -170,3 +170,60 @@ def test_listening_beyond_loopback_needs_authentication_and_a_user(tmp_path: Pat
     # The server itself refuses before it listens.
     refused = chronicle("serve", "--data-dir", str(tmp_path), "--http-host", "0.0.0.0")
     assert refused.returncode == 2 and "without authentication" in refused.stderr
+
+
+def test_a_script_uses_a_token_until_it_is_revoked_or_expires(secured: ChronicleProcess) -> None:
+    with _client(secured, ADMIN[0]) as admin:
+        made = admin.post("/tools/tokens", json={"User": "reader", "Description": "nightly"})
+        assert made.status_code == 200
+        token, token_id = made.json()["Token"], made.json()["ID"]
+        listed = admin.get("/tools/tokens").json()
+        assert {"ID": token_id, "User": "reader", "Description": "nightly"}.items() <= next(
+            t for t in listed if t["ID"] == token_id
+        ).items()
+        assert all("Token" not in t and token not in str(t) for t in listed)
+        script = httpx.Client(base_url=secured.url, headers={"Authorization": f"Bearer {token}"})
+        with script:
+            assert script.get("/patients").status_code == 200
+            assert script.delete("/patients/x").status_code == 403  # the user's role
+            assert script.get("/tools/tokens").status_code == 403
+            assert admin.delete(f"/tools/tokens/{token_id}").status_code == 200
+            assert script.get("/patients").status_code == 401
+        assert admin.delete(f"/tools/tokens/{token_id}").status_code == 404
+        expired = admin.post(
+            "/tools/tokens", json={"User": "reader", "Expires": "2020-01-01T00:00:00Z"}
+        ).json()["Token"]
+        stale = httpx.get(f"{secured.url}/patients", headers={"Authorization": f"Bearer {expired}"})
+        assert stale.status_code == 401
+        for bad in ({"User": "nobody"}, {"User": "reader", "Expires": "soon"}, {"User": 3}):
+            assert admin.post("/tools/tokens", json=bad).status_code == 400, bad
+        forged = token[:-4] + "AAAA"
+        assert (
+            httpx.get(
+                f"{secured.url}/system", headers={"Authorization": f"Bearer {forged}"}
+            ).status_code
+            == 401
+        )
+
+
+def test_failed_logins_are_slowed_and_recorded_and_lock_nobody_out(
+    secured: ChronicleProcess,
+) -> None:
+    # From an address of its own, so that the other tests' failures do not count here.
+    attacker = httpx.Client(
+        base_url=secured.url, transport=httpx.HTTPTransport(local_address="127.0.0.2")
+    )
+    with attacker:
+        answers = [attacker.get("/system", auth=("audit", f"guess-{i}")) for i in range(8)]
+    assert all(a.status_code == 401 for a in answers)
+    assert [a.headers.get("retry-after") for a in answers[:5]] == [None] * 5
+    assert [a.headers.get("retry-after") for a in answers[5:]] == ["1", "1", "1"]
+    # The attacked account and everyone else still log in at once with the right password.
+    assert httpx.get(f"{secured.url}/system", auth=("audit", PEOPLE["audit"][1])).status_code == 200
+    assert httpx.get(f"{secured.url}/system", auth=ADMIN).status_code == 200
+    with _client(secured, ADMIN[0]) as admin:
+        logins = admin.get("/tools/logins", params={"limit": "50"}).json()
+        assert admin.get("/tools/logins", params={"limit": "0"}).status_code == 400
+    failures = [e for e in logins if e["User"] == "audit" and not e["Succeeded"]]
+    assert len(failures) == 8 and {e["Source"] for e in failures} == {"127.0.0.2"}
+    assert any(e["User"] == "audit" and e["Succeeded"] for e in logins)

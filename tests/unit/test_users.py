@@ -135,6 +135,9 @@ def test_registered_users_are_admins_given_the_configured_password(
         ("user", "PUT", "/modalities/x", False),
         ("user", "DELETE", "/changes", False),
         ("user", "POST", "/tools/dicom-echo", False),  # any host: admins only
+        ("user", "GET", "/tools/tokens", False),
+        ("user", "POST", "/tools/tokens", False),
+        ("admin", "DELETE", "/tools/tokens/x", True),
         ("auditor", "GET", "/exports/audit", True),
         ("auditor", "GET", "/changes", True),
         ("auditor", "GET", "/instances/x/file", True),
@@ -154,3 +157,18 @@ def test_events_name_the_request_origin(archive: Archive) -> None:
     archive.add_user("dave", "user", "pw", "rest", "root", rest)
     origin = _events(archive)[0].origin
     assert json.loads(json.dumps(origin)) == rest.to_dict()
+
+
+def test_a_thousand_wrong_passwords_are_slowed_without_locking_out_others() -> None:
+    from adapters.login_guard import FREE_FAILURES, MAX_DELAY, LoginThrottle
+
+    throttle = LoginThrottle()
+    delays = [throttle.failed("alice", "10.0.0.66") for _ in range(1000)]
+    assert delays[:FREE_FAILURES] == [0.0] * FREE_FAILURES
+    assert delays[FREE_FAILURES : FREE_FAILURES + 4] == [0.25, 0.5, 1.0, 2.0]
+    assert max(delays) == MAX_DELAY and sum(delays) > 3900  # over an hour for 1,000 guesses
+    # Another account from another address: not held back at all.
+    assert throttle.failed("bob", "10.0.0.7") == 0.0
+    # The same account from elsewhere, or another account from the attacker's address: slowed.
+    assert throttle.failed("alice", "10.0.0.8") == MAX_DELAY
+    assert throttle.failed("carol", "10.0.0.66") == MAX_DELAY
