@@ -45,6 +45,12 @@ class Settings:
     # HTTP Basic for every route [AuthenticationEnabled]; [RegisteredUsers] are admins.
     authentication_enabled: bool = False
     registered_users: dict[str, Any] = attrs.field(factory=dict)
+    # HTTPS [SslEnabled]; [SslCertificate]: one PEM file with the certificate chain and key;
+    # [SslVerifyPeers] asks clients for a certificate signed by [SslTrustedClientCertificates].
+    ssl_enabled: bool = False
+    ssl_certificate: str = ""
+    ssl_verify_peers: bool = False
+    ssl_trusted_client_certificates: str = ""
     # DICOM networking (Orthanc's option in brackets); defaults are the safe ones.
     dicom_enabled: bool = True  # [DicomServerEnabled]
     dicom_modalities: dict[str, Any] = attrs.field(factory=dict)  # [DicomModalities]
@@ -125,6 +131,10 @@ _FIELD_TYPES: dict[str, type] = {
     "db_pool_size": int,
     "authentication_enabled": bool,
     "registered_users": dict,
+    "ssl_enabled": bool,
+    "ssl_certificate": str,
+    "ssl_verify_peers": bool,
+    "ssl_trusted_client_certificates": str,
     "dicom_enabled": bool,
     "dicom_modalities": dict,
     "orthanc_peers": dict,
@@ -166,6 +176,10 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "DicomServerEnabled": "dicom_enabled",
     "AuthenticationEnabled": "authentication_enabled",
     "RegisteredUsers": "registered_users",
+    "SslEnabled": "ssl_enabled",
+    "SslCertificate": "ssl_certificate",
+    "SslVerifyPeers": "ssl_verify_peers",
+    "SslTrustedClientCertificates": "ssl_trusted_client_certificates",
     "DicomModalities": "dicom_modalities",
     "OrthancPeers": "orthanc_peers",
     "DicomAlwaysAllowEcho": "dicom_always_allow_echo",
@@ -205,6 +219,11 @@ def _validated(settings: Settings) -> Settings:
     for name, password in settings.registered_users.items():
         if not isinstance(password, str) or not password:
             raise ConfigError(f"RegisteredUsers: the password of {name!r} must be a string")
+    if settings.ssl_enabled and not Path(settings.ssl_certificate).is_file():
+        raise ConfigError(f"SslCertificate: no such file {settings.ssl_certificate!r}")
+    trusted = settings.ssl_trusted_client_certificates
+    if settings.ssl_enabled and settings.ssl_verify_peers and not Path(trusted).is_file():
+        raise ConfigError(f"SslTrustedClientCertificates: no such file {trusted!r}")
     if settings.dicom_pre_association_timeout <= 0:
         raise ConfigError("dicom_pre_association_timeout: a number of seconds above 0")
     try:

@@ -7,9 +7,11 @@ import ipaddress
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import attrs
 import uvicorn
@@ -46,6 +48,17 @@ def check_listening_policy(settings: Settings, users: int | None = None) -> None
             f"refusing to listen on {settings.http_host}: authentication is on but no user can "
             "log in; add one with `chronicle user add NAME` (or RegisteredUsers)"
         )
+
+
+def https_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's TLS options from Orthanc's: the key is in the certificate's PEM file."""
+    if not settings.ssl_enabled:
+        return {}
+    options: dict[str, Any] = {"ssl_certfile": settings.ssl_certificate}
+    if settings.ssl_verify_peers:
+        options["ssl_ca_certs"] = settings.ssl_trusted_client_certificates
+        options["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+    return options
 
 
 class DataDirectoryLock:
@@ -109,8 +122,12 @@ def serve(settings: Settings, argv: Sequence[str] = ()) -> None:
             http="httptools",
             loop="uvloop",
             timeout_graceful_shutdown=10,
+            **https_options(settings),
         )
-        log.info("Chronicle listening on http://%s:%d", settings.http_host, settings.http_port)
+        scheme = "https" if settings.ssl_enabled else "http"
+        log.info(
+            "Chronicle listening on %s://%s:%d", scheme, settings.http_host, settings.http_port
+        )
         server = uvicorn.Server(config)
         if settings.shared_ports:
             server.run(sockets=[shared_socket(settings.http_host, settings.http_port)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -29,9 +30,19 @@ def free_port() -> int:
 
 class ChronicleProcess:
     def __init__(
-        self, data_dir: Path, database_url: str | None, *extra: str, stable_age: float = 3600
+        self,
+        data_dir: Path,
+        database_url: str | None,
+        *extra: str,
+        stable_age: float = 3600,
+        ca_file: Path | None = None,
+        client_certificate: tuple[Path, Path] | None = None,
     ):
-        """`database_url` None: the server runs its embedded PostgreSQL in `data_dir`."""
+        """`database_url` None: the server runs its embedded PostgreSQL in `data_dir`.
+        `ca_file`: the server speaks HTTPS, with a certificate this CA signed; clients then
+        present `client_certificate` (certificate, key) if given."""
+        self.ca_file = ca_file
+        self.client_certificate = client_certificate
         self.data_dir = data_dir
         self.database_url = database_url
         self.extra = list(extra)
@@ -43,10 +54,17 @@ class ChronicleProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ca_file else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def client(self, **kwargs: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60, **kwargs)  # type: ignore[arg-type]
+        if self.ca_file:
+            context = ssl.create_default_context(cafile=str(self.ca_file))
+            if self.client_certificate:
+                context.load_cert_chain(*map(str, self.client_certificate))
+            kwargs.setdefault("verify", context)
+        kwargs.setdefault("timeout", 60)
+        return httpx.Client(base_url=self.url, **kwargs)  # type: ignore[arg-type]
 
     def start(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +98,9 @@ class ChronicleProcess:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 # 401: up, with authentication on.
-                if httpx.get(f"{self.url}/system", timeout=1).status_code in (200, 401):
+                with self.client(timeout=1) as client:
+                    ready = client.get("/system").status_code in (200, 401)
+                if ready:
                     return
             except httpx.TransportError:
                 pass

@@ -1,0 +1,91 @@
+"""HTTPS with Orthanc's options (SslEnabled, SslCertificate with the key in the same PEM file,
+SslVerifyPeers with SslTrustedClientCertificates), with test certificates made at run time."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.certificates import Authority
+from tests.support.server import ChronicleProcess
+
+
+def _orthanc_config(path: Path, **options: object) -> Path:
+    path.write_text(json.dumps({"SslEnabled": True, **options}))
+    return path
+
+
+def test_the_api_is_served_over_https(tmp_path: Path, database_url: str) -> None:
+    authority = Authority(tmp_path)
+    server_files = authority.issue("chronicle-server")
+    config = _orthanc_config(tmp_path / "orthanc.json", SslCertificate=str(server_files.combined))
+    server = ChronicleProcess(
+        tmp_path / "data",
+        database_url,
+        "--config",
+        str(config),
+        ca_file=authority.files.certificate,
+    )
+    server.start()
+    try:
+        with server.client() as client:
+            assert client.get("/system").json()["Name"]
+        curl = subprocess.run(
+            ["curl", "-s", "--cacert", str(authority.files.certificate), f"{server.url}/system"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert curl.returncode == 0 and json.loads(curl.stdout)["Name"]
+        with pytest.raises(httpx.ConnectError):  # a certificate this client does not trust
+            httpx.get(f"{server.url}/system")
+        with pytest.raises(httpx.TransportError):  # plain HTTP on the HTTPS port
+            httpx.get(f"http://127.0.0.1:{server.port}/system")
+    finally:
+        server.stop()
+
+
+def test_client_certificates_are_required_when_asked(tmp_path: Path, database_url: str) -> None:
+    authority = Authority(tmp_path)
+    server_files = authority.issue("chronicle-server")
+    client_files = authority.issue("workstation")
+    (tmp_path / "other").mkdir()
+    stranger = Authority(tmp_path / "other", "Stranger CA")
+    config = _orthanc_config(
+        tmp_path / "orthanc.json",
+        SslCertificate=str(server_files.combined),
+        SslVerifyPeers=True,
+        SslTrustedClientCertificates=str(authority.files.certificate),
+    )
+    server = ChronicleProcess(
+        tmp_path / "data",
+        database_url,
+        "--config",
+        str(config),
+        ca_file=authority.files.certificate,
+    )
+    trusted = ssl.create_default_context(cafile=str(authority.files.certificate))
+    trusted.load_cert_chain(str(client_files.certificate), str(client_files.key))
+    # The readiness check presents the client certificate too.
+    server.client = lambda **kwargs: httpx.Client(  # type: ignore[method-assign]
+        base_url=server.url, verify=trusted, **kwargs
+    )
+    server.start()
+    try:
+        with server.client() as client:
+            assert client.get("/system").status_code == 200
+        anonymous = ssl.create_default_context(cafile=str(authority.files.certificate))
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/system", verify=anonymous)
+        foreign = stranger.issue("intruder")
+        forged = ssl.create_default_context(cafile=str(authority.files.certificate))
+        forged.load_cert_chain(str(foreign.certificate), str(foreign.key))
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/system", verify=forged)
+    finally:
+        server.stop()
