@@ -67,6 +67,13 @@ class Settings:
     dicom_association_close_delay: float = 5.0  # [DicomAssociationCloseDelay]
     dicom_maximum_pdu_length: int = 16384  # [MaximumPduLength]
     dicom_maximum_associations: int = 16
+    # DICOM TLS (adapters/dicom/tls.py): [DicomTlsEnabled] for the SCP; the certificate, key
+    # and trusted certificates serve the SCU too, towards modalities with UseDicomTls.
+    dicom_tls_enabled: bool = False
+    dicom_tls_certificate: str = ""
+    dicom_tls_private_key: str = ""
+    dicom_tls_trusted_certificates: str = ""
+    dicom_tls_remote_certificate_required: bool = True
     # Connections that have not sent an A-ASSOCIATE-RQ yet (adapters/dicom/listener.py).
     dicom_pre_association_timeout: float = 5.0
     dicom_maximum_pending_connections: int = 32
@@ -150,6 +157,11 @@ _FIELD_TYPES: dict[str, type] = {
     "dicom_association_close_delay": float,
     "dicom_maximum_pdu_length": int,
     "dicom_maximum_associations": int,
+    "dicom_tls_enabled": bool,
+    "dicom_tls_certificate": str,
+    "dicom_tls_private_key": str,
+    "dicom_tls_trusted_certificates": str,
+    "dicom_tls_remote_certificate_required": bool,
     "dicom_pre_association_timeout": float,
     "dicom_maximum_pending_connections": int,
     "dicom_maximum_pending_per_host": int,
@@ -176,6 +188,11 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "DicomServerEnabled": "dicom_enabled",
     "AuthenticationEnabled": "authentication_enabled",
     "RegisteredUsers": "registered_users",
+    "DicomTlsEnabled": "dicom_tls_enabled",
+    "DicomTlsCertificate": "dicom_tls_certificate",
+    "DicomTlsPrivateKey": "dicom_tls_private_key",
+    "DicomTlsTrustedCertificates": "dicom_tls_trusted_certificates",
+    "DicomTlsRemoteCertificateRequired": "dicom_tls_remote_certificate_required",
     "SslEnabled": "ssl_enabled",
     "SslCertificate": "ssl_certificate",
     "SslVerifyPeers": "ssl_verify_peers",
@@ -224,6 +241,10 @@ def _validated(settings: Settings) -> Settings:
     trusted = settings.ssl_trusted_client_certificates
     if settings.ssl_enabled and settings.ssl_verify_peers and not Path(trusted).is_file():
         raise ConfigError(f"SslTrustedClientCertificates: no such file {trusted!r}")
+    if settings.dicom_tls_enabled:
+        for option in ("dicom_tls_certificate", "dicom_tls_private_key"):
+            if not Path(getattr(settings, option)).is_file():
+                raise ConfigError(f"{option}: no such file {getattr(settings, option)!r}")
     if settings.dicom_pre_association_timeout <= 0:
         raise ConfigError("dicom_pre_association_timeout: a number of seconds above 0")
     try:

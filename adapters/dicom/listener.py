@@ -19,6 +19,7 @@ import contextlib
 import logging
 import select
 import socket
+import ssl
 import threading
 from typing import Any
 
@@ -99,10 +100,19 @@ class GatedAssociationServer(ThreadedAssociationServer):
     request_queue_size = 256
 
     def __init__(
-        self, *args: Any, pending: PendingConnections, reuse_port: bool = False, **kwargs: Any
+        self,
+        *args: Any,
+        pending: PendingConnections,
+        reuse_port: bool = False,
+        tls: ssl.SSLContext | None = None,
+        **kwargs: Any,
     ) -> None:
+        """`tls`: the port speaks TLS; the handshake runs in the connection's thread, once it
+        has spoken (pynetdicom's own wrapping would run it in the accepting thread, where one
+        silent client stops every other)."""
         self.pending = pending
         self.reuse_port = reuse_port
+        self.tls = tls
         super().__init__(*args, **kwargs)
 
     def server_bind(self) -> None:
@@ -120,4 +130,19 @@ class GatedAssociationServer(ThreadedAssociationServer):
         if not self.pending.spoke(request):
             self.shutdown_request(request)
             return
+        if self.tls is not None:
+            try:
+                request = self._handshake(request)
+            except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+                log.warning("DICOM TLS handshake with %s failed: %s", client_address[0], error)
+                self.shutdown_request(request)
+                return
         super().process_request_thread(request, client_address)
+
+    def _handshake(self, request: socket.socket) -> ssl.SSLSocket:
+        assert self.tls is not None
+        timeout = request.gettimeout()
+        request.settimeout(self.pending.limits.timeout)
+        wrapped = self.tls.wrap_socket(request, server_side=True)
+        wrapped.settimeout(timeout)
+        return wrapped

@@ -16,6 +16,7 @@ import fnmatch
 import logging
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ from adapters import stage_timing
 from adapters.dicom import find, reactor, scp_retrieve
 from adapters.dicom.listener import GatedAssociationServer, PendingConnections, PendingLimits
 from adapters.dicom.sockets import set_nodelay
+from adapters.dicom.tls import DicomTls
 from domain.dicom_files import InvalidDicomFile
 from domain.dicom_text import parse_encoding
 from domain.origin import Channel, Origin
@@ -300,7 +302,10 @@ class DicomServer:
         except OSError as exc:
             log.error("DICOM server not started on %s:%d: %s", *self.address, exc.strerror)
             return
-        log.info("DICOM server %s listening on %s:%d", self.settings.dicom_aet, *self.address)
+        tls = " (TLS)" if self.settings.dicom_tls_enabled else ""
+        log.info(
+            "DICOM server %s listening on %s:%d%s", self.settings.dicom_aet, *self.address, tls
+        )
 
     def _listen(self) -> Any:
         ae = self._ae()
@@ -316,10 +321,15 @@ class DicomServer:
             server_class=GatedAssociationServer,
             pending=PendingConnections(limits),
             reuse_port=self.shared_port,
+            tls=self._tls_context(),
         )
         threading.Thread(target=server.serve_forever, name="dicom-acceptor", daemon=True).start()
         ae._servers.append(server)  # where shutdown() takes it from
         return server
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        tls = DicomTls.from_settings(self.settings) if self.settings.dicom_tls_enabled else None
+        return tls.server_context() if tls is not None else None
 
     def stop(self) -> None:
         if self._server is not None:

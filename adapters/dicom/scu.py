@@ -44,6 +44,7 @@ from adapters.delivery import OnResult
 from adapters.dicom import reactor
 from adapters.dicom.reply_race import guard_reply_race
 from adapters.dicom.sockets import NODELAY_HANDLERS
+from adapters.dicom.tls import DicomTls
 
 log = logging.getLogger(__name__)
 
@@ -130,18 +131,39 @@ def _batches(items: list[StoreItem]) -> Iterator[list[StoreItem]]:
 
 
 class DicomClient:
-    def __init__(self, local_aet: str, timeout: float, maximum_pdu_length: int = 0) -> None:
+    def __init__(
+        self,
+        local_aet: str,
+        timeout: float,
+        maximum_pdu_length: int = 0,
+        tls: DicomTls | None = None,
+    ) -> None:
+        """`tls`: for associations to modalities with UseDicomTls."""
         reactor.install()
         self.local_aet = local_aet
         self.timeout = timeout
         self.maximum_pdu_length = maximum_pdu_length
+        self.tls = tls
         self._message_ids = _MessageIds()
 
     @classmethod
     def from_settings(cls, settings: Any) -> DicomClient:
         return cls(
-            settings.dicom_aet, settings.dicom_scu_timeout, settings.dicom_maximum_pdu_length
+            settings.dicom_aet,
+            settings.dicom_scu_timeout,
+            settings.dicom_maximum_pdu_length,
+            DicomTls.from_settings(settings),
         )
+
+    def _tls_arguments(self, modality: dict[str, Any], host: str) -> tuple[Any, str] | None:
+        if not modality.get("UseDicomTls"):
+            return None
+        if self.tls is None:
+            raise DicomNetworkError(
+                f"modality {modality.get('AET')!r} uses DICOM TLS, but no DicomTlsCertificate "
+                "and DicomTlsPrivateKey are configured"
+            )
+        return self.tls.client_context(), host
 
     # -- associations ----------------------------------------------------------------------
 
@@ -172,8 +194,9 @@ class DicomClient:
         aet, host, port = str(modality["AET"]), str(modality["Host"]), int(modality["Port"])
         opened = threading.Event()
         handlers = [*NODELAY_HANDLERS, (evt.EVT_CONN_OPEN, lambda _event: opened.set())]
+        tls_args = self._tls_arguments(modality, host)
         try:
-            assoc = ae.associate(host, port, ae_title=aet, evt_handlers=handlers)
+            assoc = ae.associate(host, port, ae_title=aet, evt_handlers=handlers, tls_args=tls_args)
         except OSError as error:  # the host name does not resolve, or the address is invalid
             raise DicomNetworkError(f"cannot reach {host}:{port}: {error}") from None
         if not assoc.is_established:

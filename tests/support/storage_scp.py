@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from pynetdicom import AE, AllStoragePresentationContexts, evt
@@ -13,10 +14,16 @@ from tests.support.server import free_port
 
 class StorageSCP:
     def __init__(
-        self, aet: str = "DEST", status: int = 0x0000, abort_after: int | None = None
+        self,
+        aet: str = "DEST",
+        status: int = 0x0000,
+        abort_after: int | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """`status`: the C-STORE answer; `abort_after`: abort the association after that many
-        instances were received (a destination that goes away mid-transfer)."""
+        instances were received (a destination that goes away mid-transfer); `ssl_context`:
+        the SCP speaks TLS."""
+        self.ssl_context = ssl_context
         self.aet = aet
         self.port = free_port()
         self.status = status
@@ -42,6 +49,7 @@ class StorageSCP:
             ("127.0.0.1", self.port),
             block=False,
             evt_handlers=[(evt.EVT_C_STORE, self._on_store), *NODELAY_HANDLERS],
+            ssl_context=self.ssl_context,
         )
         return self
 
