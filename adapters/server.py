@@ -43,6 +43,17 @@ def check_listening_policy(settings: Settings, users: int | None = None) -> None
             "(AuthenticationEnabled, or authentication_enabled = true) and add a user "
             "(`chronicle user add NAME`, or RegisteredUsers), or listen on 127.0.0.1"
         )
+    anyone = [
+        option
+        for option in ("store", "find", "move", "get")
+        if getattr(settings, f"dicom_always_allow_{option}")
+    ]
+    if settings.dicom_enabled and anyone and not settings.dicom_check_called_aet:
+        raise ConfigError(
+            f"refusing to open the DICOM port on {settings.http_host} to any AE title "
+            f"(DicomAlwaysAllow{'/'.join(o.capitalize() for o in anyone)} without "
+            "DicomCheckCalledAet): check the called AE title, or allow known modalities only"
+        )
     if users == 0:
         raise ConfigError(
             f"refusing to listen on {settings.http_host}: authentication is on but no user can "

@@ -10,6 +10,7 @@ import platform
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -105,14 +106,21 @@ class Server:
             self.log_tail = self.log_path.read_text(errors="replace")[-LOG_TAIL:]
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+def _wait_ready(
+    url: str,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float,
+    verify: ssl.SSLContext | bool = True,
+) -> None:
+    """Until the server answers (401 included: authentication on)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-LOG_TAIL:] if log.exists() else ""
             raise RuntimeError(f"server exited early (code {process.returncode}):\n{tail}")
         try:
-            if httpx.get(f"{url}/system", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/system", timeout=1, verify=verify).status_code in (200, 401):
                 return
         except httpx.TransportError:
             pass
@@ -162,6 +170,7 @@ class ChronicleServer(Server):
         self.stable_age = stable_age
         self.log_path = self.data_dir / f"serve-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.verify: ssl.SSLContext | bool = True  # how clients check its HTTPS certificate
 
     def extra_arguments(self) -> list[str]:
         """More `chronicle serve` arguments, for subclasses."""
@@ -192,7 +201,7 @@ class ChronicleServer(Server):
                 preexec_fn=_die_with_parent(signal.SIGTERM),
             )
         try:
-            _wait_ready(self.url, self.process, self.log_path, timeout)
+            _wait_ready(self.url, self.process, self.log_path, timeout, self.verify)
         except BaseException:
             self.stop()
             raise

@@ -167,6 +167,14 @@ def test_listening_beyond_loopback_needs_authentication_and_a_user(tmp_path: Pat
         check_listening_policy(Settings(http_host="0.0.0.0", authentication_enabled=True), 0)
     check_listening_policy(Settings(http_host="0.0.0.0", authentication_enabled=True), 1)
     check_listening_policy(Settings(), None)  # loopback: always
+    open_dicom = Settings(
+        http_host="0.0.0.0",
+        authentication_enabled=True,
+        dicom_always_allow_store=True,
+        dicom_check_called_aet=False,
+    )
+    with pytest.raises(ConfigError, match="DicomAlwaysAllowStore without DicomCheckCalledAet"):
+        check_listening_policy(open_dicom, 1)
     # The server itself refuses before it listens.
     refused = chronicle("serve", "--data-dir", str(tmp_path), "--http-host", "0.0.0.0")
     assert refused.returncode == 2 and "without authentication" in refused.stderr
