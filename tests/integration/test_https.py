@@ -11,25 +11,36 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.certificates import Authority
+from tests.support.certificates import Authority, Issued
 from tests.support.server import ChronicleProcess
 
 
-def _orthanc_config(path: Path, **options: object) -> Path:
-    path.write_text(json.dumps({"SslEnabled": True, **options}))
-    return path
-
-
-def test_the_api_is_served_over_https(tmp_path: Path, database_url: str) -> None:
-    authority = Authority(tmp_path)
-    server_files = authority.issue("chronicle-server")
-    config = _orthanc_config(tmp_path / "orthanc.json", SslCertificate=str(server_files.combined))
-    server = ChronicleProcess(
+def _https_server(
+    tmp_path: Path,
+    database_url: str,
+    authority: Authority,
+    client: Issued | None,
+    **options: object,
+) -> ChronicleProcess:
+    """A server with Orthanc's HTTPS `options`; its test clients trust `authority` and
+    present `client`'s certificate, if given."""
+    config = tmp_path / "orthanc.json"
+    config.write_text(json.dumps({"SslEnabled": True, **options}))
+    return ChronicleProcess(
         tmp_path / "data",
         database_url,
         "--config",
         str(config),
         ca_file=authority.files.certificate,
+        client_certificate=(client.certificate, client.key) if client else None,
+    )
+
+
+def test_the_api_is_served_over_https(tmp_path: Path, database_url: str) -> None:
+    authority = Authority(tmp_path)
+    server_files = authority.issue("chronicle-server")
+    server = _https_server(
+        tmp_path, database_url, authority, None, SslCertificate=str(server_files.combined)
     )
     server.start()
     try:
@@ -56,24 +67,14 @@ def test_client_certificates_are_required_when_asked(tmp_path: Path, database_ur
     client_files = authority.issue("workstation")
     (tmp_path / "other").mkdir()
     stranger = Authority(tmp_path / "other", "Stranger CA")
-    config = _orthanc_config(
-        tmp_path / "orthanc.json",
+    server = _https_server(
+        tmp_path,
+        database_url,
+        authority,
+        client_files,  # the readiness check presents it too
         SslCertificate=str(server_files.combined),
         SslVerifyPeers=True,
         SslTrustedClientCertificates=str(authority.files.certificate),
-    )
-    server = ChronicleProcess(
-        tmp_path / "data",
-        database_url,
-        "--config",
-        str(config),
-        ca_file=authority.files.certificate,
-    )
-    trusted = ssl.create_default_context(cafile=str(authority.files.certificate))
-    trusted.load_cert_chain(str(client_files.certificate), str(client_files.key))
-    # The readiness check presents the client certificate too.
-    server.client = lambda **kwargs: httpx.Client(  # type: ignore[method-assign]
-        base_url=server.url, verify=trusted, **kwargs
     )
     server.start()
     try:
