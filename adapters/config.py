@@ -51,6 +51,10 @@ class Settings:
     ssl_certificate: str = ""
     ssl_verify_peers: bool = False
     ssl_trusted_client_certificates: str = ""
+    # HTTPS peers: checked against the system's CAs or [HttpsCACertificates], unless
+    # [HttpsVerifyPeers] is false.
+    https_verify_peers: bool = True
+    https_ca_certificates: str = ""
     # DICOM networking (Orthanc's option in brackets); defaults are the safe ones.
     dicom_enabled: bool = True  # [DicomServerEnabled]
     dicom_modalities: dict[str, Any] = attrs.field(factory=dict)  # [DicomModalities]
@@ -142,6 +146,8 @@ _FIELD_TYPES: dict[str, type] = {
     "ssl_certificate": str,
     "ssl_verify_peers": bool,
     "ssl_trusted_client_certificates": str,
+    "https_verify_peers": bool,
+    "https_ca_certificates": str,
     "dicom_enabled": bool,
     "dicom_modalities": dict,
     "orthanc_peers": dict,
@@ -197,6 +203,8 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "SslCertificate": "ssl_certificate",
     "SslVerifyPeers": "ssl_verify_peers",
     "SslTrustedClientCertificates": "ssl_trusted_client_certificates",
+    "HttpsVerifyPeers": "https_verify_peers",
+    "HttpsCACertificates": "https_ca_certificates",
     "DicomModalities": "dicom_modalities",
     "OrthancPeers": "orthanc_peers",
     "DicomAlwaysAllowEcho": "dicom_always_allow_echo",

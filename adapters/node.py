@@ -112,7 +112,7 @@ class ChronicleNode:
             bounds=settings.input_bounds,
         )
         self.dicom_client = DicomClient.from_settings(settings)
-        self.peer_client = PeerClient()
+        self.peer_client = PeerClient.from_settings(settings)
         self.senders = Senders(modality=self.dicom_client, peer=self.peer_client)
         # Bound methods: the callbacks use self.jobs and self.consumers, made below.
         self.leadership = Leadership(self.address, self._lead, self._follow)

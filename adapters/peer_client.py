@@ -1,11 +1,14 @@
 """An HTTP client to an Orthanc-compatible peer (another Orthanc or Chronicle).
 
 `peer` arguments are stored peer configurations (`domain.modality_config.normalise_peer`):
-Url, Username, Password, HttpHeaders, Timeout.
+Url, Username, Password, HttpHeaders, Timeout, and for HTTPS a client certificate
+(CertificateFile, CertificateKeyFile, CertificateKeyPassword). As in Orthanc, HTTPS peers are
+checked against the system's CAs, or HttpsCACertificates, unless HttpsVerifyPeers is false.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,8 +26,19 @@ class PeerError(RuntimeError):
 
 
 class PeerClient:
-    def __init__(self, timeout: float = 60.0) -> None:
+    def __init__(
+        self, timeout: float = 60.0, verify_peers: bool = True, ca_certificates: str = ""
+    ) -> None:
         self.timeout = timeout
+        self.verify_peers = verify_peers
+        self.ca_certificates = ca_certificates
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> PeerClient:
+        return cls(
+            verify_peers=settings.https_verify_peers,
+            ca_certificates=settings.https_ca_certificates,
+        )
 
     def _client(self, peer: dict[str, Any]) -> httpx.Client:
         auth = None
@@ -37,7 +51,27 @@ class PeerClient:
             headers=peer.get("HttpHeaders") or {},
             timeout=timeout,
             follow_redirects=False,
+            verify=self._tls(peer),
         )
+
+    def _tls(self, peer: dict[str, Any]) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca_certificates or None)
+        if not self.verify_peers:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if peer.get("CertificateFile"):
+            try:
+                context.load_cert_chain(
+                    peer["CertificateFile"],
+                    peer.get("CertificateKeyFile") or None,
+                    password=peer.get("CertificateKeyPassword") or None,
+                )
+            except (OSError, ssl.SSLError) as error:
+                raise PeerError(
+                    f"peer {peer['Url']}: cannot use the client certificate "
+                    f"{peer['CertificateFile']}: {error}"
+                ) from None
+        return context
 
     def system(self, peer: dict[str, Any]) -> Any:
         """The peer's GET /system."""

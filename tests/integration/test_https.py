@@ -11,7 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.database import DatabaseAddress
 from tests.support.certificates import Authority, Issued
+from tests.support.dicom_factory import make_instance
+from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess
 
 
@@ -90,3 +93,51 @@ def test_client_certificates_are_required_when_asked(tmp_path: Path, database_ur
             httpx.get(f"{server.url}/system", verify=forged)
     finally:
         server.stop()
+
+
+def test_a_peer_over_https_with_a_client_certificate(
+    tmp_path: Path, database_url: str, postgres: DatabaseAddress
+) -> None:
+    """Orthanc's peer options: HttpsCACertificates to check the peer, and the peer's
+    CertificateFile and CertificateKeyFile for a peer that asks for a client certificate."""
+    authority = Authority(tmp_path)
+    peer_files, sender_files = authority.issue("peer"), authority.issue("sender")
+    (tmp_path / "peer").mkdir()
+    peer = _https_server(
+        tmp_path / "peer",
+        database_url,
+        authority,
+        sender_files,
+        SslCertificate=str(peer_files.combined),
+        SslVerifyPeers=True,
+        SslTrustedClientCertificates=str(authority.files.certificate),
+    )
+    certificate = {
+        "CertificateFile": str(sender_files.certificate),
+        "CertificateKeyFile": str(sender_files.key),
+    }
+    sender_config = tmp_path / "sender.json"
+    peers = {"secure": {"Url": peer.url, **certificate}, "nocert": {"Url": peer.url}}
+    sender_config.write_text(
+        json.dumps({"HttpsCACertificates": str(authority.files.certificate), "OrthancPeers": peers})
+    )
+    sender = ChronicleProcess(
+        tmp_path / "sender",
+        fresh_database(postgres, "chronicle_test_https_sender"),
+        "--config",
+        str(sender_config),
+    )
+    peer.start()
+    try:
+        sender.start()
+        with sender.client() as client:
+            assert client.get("/peers/secure/system").status_code == 200
+            instance = client.post("/instances", content=make_instance("PEER-TLS")).json()["ID"]
+            sent = client.post("/peers/secure/store", json={"Resources": [instance]})
+            assert sent.status_code == 200, sent.text
+            assert client.get("/peers/nocert/system").status_code >= 400
+        with peer.client() as client:
+            assert client.get(f"/instances/{instance}").status_code == 200
+    finally:
+        sender.stop()
+        peer.stop()

@@ -88,7 +88,11 @@ class ChronicleProcess:
             command, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2]
         )
         log.close()
-        self._wait_until_ready(timeout)
+        try:
+            self._wait_until_ready(timeout)
+        except BaseException:
+            self.stop()  # a server that never answered must not outlive its test
+            raise
 
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
