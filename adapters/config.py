@@ -45,6 +45,10 @@ class Settings:
     # HTTP Basic for every route [AuthenticationEnabled]; [RegisteredUsers] are admins.
     authentication_enabled: bool = False
     registered_users: dict[str, Any] = attrs.field(factory=dict)
+    # With authentication on, what anonymous callers may still read: GET /system's minimal
+    # form (Name, Version, ApiVersion, Implementation), the OpenAPI document under /schema.
+    anonymous_system: bool = False
+    anonymous_openapi: bool = False
     # HTTPS [SslEnabled]; [SslCertificate]: one PEM file with the certificate chain and key;
     # [SslVerifyPeers] asks clients for a certificate signed by [SslTrustedClientCertificates].
     ssl_enabled: bool = False
@@ -142,6 +146,8 @@ _FIELD_TYPES: dict[str, type] = {
     "db_pool_size": int,
     "authentication_enabled": bool,
     "registered_users": dict,
+    "anonymous_system": bool,
+    "anonymous_openapi": bool,
     "ssl_enabled": bool,
     "ssl_certificate": str,
     "ssl_verify_peers": bool,

@@ -56,7 +56,13 @@ def _unstorable_value(request, exc: Exception):  # type: ignore[no-untyped-def]
 def create_asgi_app(node: ChronicleNode) -> ASGIApp:
     """What the HTTP server runs: the application behind the outermost guard."""
     settings = node.settings
-    authenticated = authenticate(create_app(node), node.users, settings.authentication_enabled)
+    authenticated = authenticate(
+        create_app(node),
+        node.users,
+        settings.authentication_enabled,
+        anonymous_system=settings.anonymous_system,
+        anonymous_openapi=settings.anonymous_openapi,
+    )
     guarded = honour_method_override(protect(authenticated, [settings.http_host]))
     return time_uploads(guarded)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from typing import Any
 
 from litestar.concurrency import sync_to_thread
 from litestar.types import (
@@ -29,9 +30,20 @@ from adapters.user_directory import UserDirectory
 from api.permissions import may
 
 REALM = "Chronicle"
+# What an anonymous GET /system shows when that is configured: enough to find the server.
+MINIMAL_SYSTEM = ("ApiVersion", "Implementation", "Name", "Version")
+OPENAPI_PREFIX = "/schema"
 
 
-def authenticate(app: ASGIApp, users: UserDirectory, enabled: bool) -> ASGIApp:
+def authenticate(
+    app: ASGIApp,
+    users: UserDirectory,
+    enabled: bool,
+    anonymous_system: bool = False,
+    anonymous_openapi: bool = False,
+) -> ASGIApp:
+    """`anonymous_system`: GET /system answers its minimal form without credentials;
+    `anonymous_openapi`: the OpenAPI document and its pages are open."""
     if not enabled:
         return app
     throttle = LoginThrottle()
@@ -42,7 +54,13 @@ def authenticate(app: ASGIApp, users: UserDirectory, enabled: bool) -> ASGIApp:
             return
         header = _header(scope, b"authorization")
         if header is None:
-            await _challenge(send)
+            method, path = scope.get("method"), scope["path"]
+            if anonymous_openapi and method == "GET" and path.startswith(OPENAPI_PREFIX):
+                await app(scope, receive, send)
+            elif anonymous_system and method == "GET" and path == "/system":
+                await app(scope, receive, _minimal_system(send))
+            else:
+                await _challenge(send)
             return
         client = scope.get("client")
         source = client[0] if client else ""
@@ -61,6 +79,32 @@ def authenticate(app: ASGIApp, users: UserDirectory, enabled: bool) -> ASGIApp:
         await app(scope, receive, send)
 
     return guarded
+
+
+def _minimal_system(send: Send) -> Send:
+    """Sends GET /system's answer with only MINIMAL_SYSTEM's fields."""
+    held: list[Any] = []
+
+    async def filtered(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            held.append(message)
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        held.append(message["body"])
+        if message.get("more_body"):
+            return
+        start, body = held[0], b"".join(held[1:])
+        try:
+            full = json.loads(body)
+            body = json.dumps({key: full[key] for key in MINIMAL_SYSTEM if key in full}).encode()
+        except (ValueError, TypeError):
+            body = b"{}"
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        await _answer(send, start["status"], headers, body)
+
+    return filtered
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

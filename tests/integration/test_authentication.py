@@ -235,3 +235,25 @@ def test_failed_logins_are_slowed_and_recorded_and_lock_nobody_out(
     failures = [e for e in logins if e["User"] == "audit" and not e["Succeeded"]]
     assert len(failures) == 8 and {e["Source"] for e in failures} == {"127.0.0.2"}
     assert any(e["User"] == "audit" and e["Succeeded"] for e in logins)
+
+
+def test_what_anonymous_callers_may_read_when_configured(tmp_path: Path, database_url: str) -> None:
+    config = tmp_path / "chronicle.toml"
+    config.write_text(
+        "authentication_enabled = true\nanonymous_system = true\nanonymous_openapi = true\n"
+        '[registered_users]\nroot = "root-secret"\n'
+    )
+    server = ChronicleProcess(tmp_path / "data", database_url, "--config", str(config))
+    server.start()
+    try:
+        with server.client() as anonymous:
+            minimal = anonymous.get("/system")
+            assert minimal.status_code == 200
+            assert set(minimal.json()) == {"ApiVersion", "Implementation", "Name", "Version"}
+            assert anonymous.get("/schema/openapi.json").status_code == 200
+            assert anonymous.get("/statistics").status_code == 401
+            assert anonymous.post("/system").status_code == 401
+        with server.client(auth=("root", "root-secret")) as admin:
+            assert "DicomAet" in admin.get("/system").json()  # the full form
+    finally:
+        server.stop()
