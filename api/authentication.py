@@ -27,6 +27,8 @@ from litestar.types import (
 
 from adapters.login_guard import LoginThrottle
 from adapters.user_directory import UserDirectory
+from api.asgi import request_header
+from api.errors import OrthancCode, OrthancError, orthanc_error_body
 from api.permissions import may
 
 REALM = "Chronicle"
@@ -52,7 +54,7 @@ def authenticate(
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        header = _header(scope, b"authorization")
+        header = request_header(scope, b"authorization")
         if header is None:
             method, path = scope.get("method"), scope["path"]
             if anonymous_openapi and method == "GET" and path.startswith(OPENAPI_PREFIX):
@@ -107,13 +109,6 @@ def _minimal_system(send: Send) -> Send:
     return filtered
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
 async def _challenge(send: Send, retry_after: float = 0.0) -> None:
     """The 401; after repeated failures, also when to try again (Retry-After, in seconds)."""
     headers = [(b"www-authenticate", f'Basic realm="{REALM}"'.encode())]
@@ -135,17 +130,6 @@ async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], b
 
 
 async def _forbidden(send: Send, method: str, path: str, role: str) -> None:
-    body = json.dumps(
-        {
-            "Details": f"The role {role!r} may not call {method} {path}",
-            "HttpError": "Forbidden",
-            "HttpStatus": 403,
-            "Message": "Forbidden",
-            "Method": method,
-            "OrthancError": "Forbidden",
-            "OrthancStatus": -1,
-            "Uri": path,
-        },
-        indent=3,
-    ).encode()
+    error = OrthancError(OrthancCode.FORBIDDEN, f"The role {role!r} may not call {method} {path}")
+    body = json.dumps(orthanc_error_body(method, path, error), indent=3).encode()
     await _answer(send, 403, [(b"content-type", b"application/json")], body)

@@ -34,6 +34,8 @@ class OrthancCode(Enum):
     UNKNOWN_DICOM_TAG = (27, "Unknown DICOM tag", 500)
     BAD_JSON = (28, "Cannot parse a JSON document", 400)
     EMPTY_REQUEST = (33, "The request is empty", 400)
+    # Orthanc 1.10 has no code for a known user whose role may not call a route.
+    FORBIDDEN = (-1, "Forbidden", 403)
 
     @property
     def number(self) -> int:
@@ -77,6 +79,11 @@ def not_found_without_body(reason: str) -> OrthancError:
 
 
 def error_body(request: Request, error: OrthancError) -> dict:
+    return orthanc_error_body(request.method, request.url.path, error)
+
+
+def orthanc_error_body(method: str, path: str, error: OrthancError) -> dict:
+    """The body for `error` on `method path`, also for the layers that run before Litestar."""
     body: dict = {}
     if error.details:
         body["Details"] = _printable(error.details)
@@ -84,10 +91,10 @@ def error_body(request: Request, error: OrthancError) -> dict:
         HttpError=HTTPStatus(error.http_status).phrase,
         HttpStatus=error.http_status,
         Message=error.code.message,
-        Method=request.method,
+        Method=method,
         OrthancError=error.code.message,
         OrthancStatus=error.code.number,
-        Uri=_printable(request.url.path.rstrip("/") or "/"),
+        Uri=_printable(path.rstrip("/") or "/"),
     )
     return body
 

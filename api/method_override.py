@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from api.asgi import request_header
 from api.security_headers import SECURITY_HEADERS
 
 OVERRIDABLE = {"PUT", "DELETE"}
@@ -32,10 +33,10 @@ def honour_method_override(app: ASGIApp) -> ASGIApp:
 
 def _override(scope: Scope) -> str | None:
     """The method the request asks to become, upper-cased; None when it asks nothing."""
-    for key, value in scope.get("headers", []):
-        if key == OVERRIDE_HEADER:
-            text = value.decode("latin-1").strip()
-            return text.upper() if text else None
+    header = request_header(scope, OVERRIDE_HEADER)
+    if header is not None:
+        text = header.strip()
+        return text.upper() if text else None
     if scope.get("method") == "GET":
         for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), True):
             if name == "_method":

@@ -1,6 +1,6 @@
-"""The outermost ASGI layer: headers on every response (router 404/405 included), and, while
-Chronicle has no authentication, protection of the loopback API against web pages: a Host
-that is not this server (DNS rebinding) is refused, and so is a cross-origin write."""
+"""The outermost ASGI layer: headers on every response (router 404/405 included), and
+protection of the API against web pages in the operator's browser: a Host that is not this
+server (DNS rebinding) is refused, and so is a cross-origin write."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.asgi import request_header
 
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff")]
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -41,32 +43,25 @@ def protect(app: ASGIApp, host_names: Iterable[str] = ()) -> ASGIApp:
 MAX_ECHOED = 100  # characters of a refused Host shown back
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
 def _host_name(authority: str) -> str:
     return (urlsplit(f"//{authority}").hostname or "").lower()
 
 
 def _refusal(scope: Scope, allowed: set[str]) -> tuple[int, str] | None:
-    host = _header(scope, b"host")
+    host = request_header(scope, b"host")
     if host is not None and _host_name(host) not in allowed:
         shown = host if len(host) <= MAX_ECHOED else host[:MAX_ECHOED] + "…"
         return 421, f"Requests must be addressed to this server, not to {shown!r}"
     if scope.get("method") in SAFE_METHODS:
         return None
-    origin = _header(scope, b"origin")
+    origin = request_header(scope, b"origin")
     if origin and origin != "null":
         origin_host = urlsplit(origin).netloc
         if host is None or origin_host.lower() != host.lower():
             return 403, "Cross-origin writes are refused"
     # A browser names where a request comes from even when it sends no Origin (a GET that
     # `?_method=DELETE` turns into a write, from an <img> on another site).
-    if _header(scope, b"sec-fetch-site") in CROSS_SITE:
+    if request_header(scope, b"sec-fetch-site") in CROSS_SITE:
         return 403, "Cross-origin writes are refused"
     return None
 
