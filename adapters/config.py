@@ -250,15 +250,13 @@ def _validated(settings: Settings) -> Settings:
     for name, password in settings.registered_users.items():
         if not isinstance(password, str) or not password:
             raise ConfigError(f"RegisteredUsers: the password of {name!r} must be a string")
-    if settings.ssl_enabled and not Path(settings.ssl_certificate).is_file():
-        raise ConfigError(f"SslCertificate: no such file {settings.ssl_certificate!r}")
-    trusted = settings.ssl_trusted_client_certificates
-    if settings.ssl_enabled and settings.ssl_verify_peers and not Path(trusted).is_file():
-        raise ConfigError(f"SslTrustedClientCertificates: no such file {trusted!r}")
+    if settings.ssl_enabled:
+        _check_file("SslCertificate", settings.ssl_certificate)
+        if settings.ssl_verify_peers:
+            _check_file("SslTrustedClientCertificates", settings.ssl_trusted_client_certificates)
     if settings.dicom_tls_enabled:
-        for option in ("dicom_tls_certificate", "dicom_tls_private_key"):
-            if not Path(getattr(settings, option)).is_file():
-                raise ConfigError(f"{option}: no such file {getattr(settings, option)!r}")
+        _check_file("DicomTlsCertificate", settings.dicom_tls_certificate)
+        _check_file("DicomTlsPrivateKey", settings.dicom_tls_private_key)
     if settings.dicom_pre_association_timeout <= 0:
         raise ConfigError("dicom_pre_association_timeout: a number of seconds above 0")
     try:
@@ -270,6 +268,11 @@ def _validated(settings: Settings) -> Settings:
     except (ValueError, UnknownDicomTag) as error:
         raise ConfigError(f"Dictionary: {error}") from None
     return settings
+
+
+def _check_file(option: str, path: str) -> None:
+    if not Path(path).is_file():
+        raise ConfigError(f"{option}: no such file {path!r}")
 
 
 def load_settings(

@@ -99,7 +99,8 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
         running = Postmaster.read(self.pgdata)
-        if running is not None and running.is_running():
+        adopted = running is not None and running.is_running()
+        if running is not None and adopted:
             self._postmaster = running
             self._stop_on_close = self.owner
         else:
@@ -108,7 +109,7 @@ class EmbeddedPostgres:
         password = self._password()
         log.info(
             "embedded PostgreSQL %s on %s (its log: %s)",
-            "adopted" if running is not None and running.is_running() else "started",
+            "adopted" if adopted else "started",
             self.pgdata,
             self.log_path,
         )

@@ -15,10 +15,11 @@ from datetime import datetime
 import attrs
 from eventsourcing.application import AggregateNotFoundError
 
-from domain.aggregates import ApiToken, User
+from domain.aggregates import ApiToken
 from domain.commands import CommandContext
-from domain.identity import token_aggregate_id, user_aggregate_id
+from domain.identity import token_aggregate_id
 from domain.origin import Origin
+from domain.users import find_user
 
 TOKEN_SECRETS = "token"
 PREFIX = "chr"
@@ -73,7 +74,8 @@ class TokenCommands(CommandContext):
     ) -> NewToken:
         if len(description) > MAX_DESCRIPTION:
             raise InvalidToken(f"a description has at most {MAX_DESCRIPTION} characters")
-        if not self._live_user_named(user):
+        found = find_user(self.repository, user)
+        if found is None or not found.live:
             raise InvalidToken(f"no user {user!r}")
         token_id = secrets.token_hex(8)
         value = f"{PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
@@ -87,13 +89,6 @@ class TokenCommands(CommandContext):
         )
         step = self.secrets.put(TOKEN_SECRETS, token_id, {"Digest": token_digest(value)})
         return NewToken(token_id, value, self._append(token, also=[step]))
-
-    def _live_user_named(self, name: str) -> bool:
-        try:
-            user: User = self.repository.get(user_aggregate_id(name))
-        except AggregateNotFoundError:
-            return False
-        return bool(user.live)
 
     def revoke_token(self, token_id: str, by: str, origin: Origin) -> int | None:
         """None if there is no such live token."""

@@ -6,7 +6,9 @@ appends the event saying it changed; the log never holds it. Every event names w
 
 from __future__ import annotations
 
-from eventsourcing.application import AggregateNotFoundError
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Repository
 
 from domain.aggregates import User
 from domain.commands import CommandContext
@@ -103,8 +105,13 @@ class UserCommands(CommandContext):
         return user
 
     def _user(self, name: str) -> User | None:
-        try:
-            user: User = self.repository.get(user_aggregate_id(name))
-        except AggregateNotFoundError:
-            return None
-        return user
+        return find_user(self.repository, name)
+
+
+def find_user(repository: Repository[UUID], name: str) -> User | None:
+    """The user named `name`, live or removed; None if there never was one."""
+    try:
+        user: User = repository.get(user_aggregate_id(name))
+    except AggregateNotFoundError:
+        return None
+    return user

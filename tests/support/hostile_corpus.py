@@ -24,10 +24,10 @@ import attrs
 from tests.support.dicom_factory import make_instance
 from tests.support.mutations import (
     DEFLATED,
-    _explicit_meta,
     deep_sequence,
     deflate_garbage,
     deflate_truncated,
+    explicit_meta,
 )
 
 DIRECTORY = Path(__file__).resolve().parents[1] / "fixtures" / "hostile"
@@ -59,7 +59,7 @@ def _deflate_bomb() -> bytes:
     zeros = bytes(1024 * 1024)
     pieces += [compressor.compress(zeros) for _ in range(BOMB_INFLATED // len(zeros))]
     pieces.append(compressor.flush())
-    return bytes(128) + b"DICM" + _explicit_meta(DEFLATED) + b"".join(pieces)
+    return bytes(128) + b"DICM" + explicit_meta(DEFLATED) + b"".join(pieces)
 
 
 def _with_vr(data: bytes, keyword_tag: tuple[int, int], vr: bytes) -> bytes:

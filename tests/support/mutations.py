@@ -67,19 +67,19 @@ def deep_sequence(data: bytes, rng: random.Random) -> bytes:
     opening = struct.pack("<HH2sHI", 0x0040, 0xA730, b"SQ", 0, 0xFFFFFFFF)
     opening += struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
     closing = struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
-    header = bytes(128) + b"DICM" + _explicit_meta()
+    header = bytes(128) + b"DICM" + explicit_meta()
     return header + opening * depth + closing * depth
 
 
 def deflate_garbage(data: bytes, rng: random.Random) -> bytes:
     """A Deflated-syntax meta header followed by bytes that are not a deflate stream."""
-    return data[:128] + b"DICM" + _explicit_meta(DEFLATED) + rng.randbytes(rng.randint(1, 512))
+    return data[:128] + b"DICM" + explicit_meta(DEFLATED) + rng.randbytes(rng.randint(1, 512))
 
 
 def deflate_truncated(data: bytes, rng: random.Random) -> bytes:
     body = zlib.compressobj(9, zlib.DEFLATED, -15)
     stream = body.compress(rng.randbytes(4096)) + body.flush()
-    return data[:128] + b"DICM" + _explicit_meta(DEFLATED) + stream[: len(stream) // 2]
+    return data[:128] + b"DICM" + explicit_meta(DEFLATED) + stream[: len(stream) // 2]
 
 
 DEFLATED = "1.2.840.10008.1.2.1.99"
@@ -104,7 +104,7 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     return kind, KINDS[kind](data, rng)
 
 
-def _explicit_meta(transfer_syntax: str = EXPLICIT) -> bytes:
+def explicit_meta(transfer_syntax: str = EXPLICIT) -> bytes:
     """A minimal file meta group (after "DICM") naming `transfer_syntax`."""
     uid = transfer_syntax.encode() + (b"\0" if len(transfer_syntax) % 2 else b"")
     element = struct.pack("<HH2sH", 0x0002, 0x0010, b"UI", len(uid)) + uid
@@ -115,4 +115,4 @@ def _explicit_meta(transfer_syntax: str = EXPLICIT) -> bytes:
 def deflated_file(dataset: bytes) -> bytes:
     """A Part 10 file in Deflated Explicit VR Little Endian holding `dataset` (explicit LE)."""
     body = zlib.compressobj(9, zlib.DEFLATED, -15)
-    return bytes(128) + b"DICM" + _explicit_meta(DEFLATED) + body.compress(dataset) + body.flush()
+    return bytes(128) + b"DICM" + explicit_meta(DEFLATED) + body.compress(dataset) + body.flush()
