@@ -242,7 +242,12 @@ def _validated(settings: Settings) -> Settings:
 
     if not 1 <= settings.workers <= MAX_WORKERS:
         raise ConfigError(f"workers: between 1 and {MAX_WORKERS}, not {settings.workers}")
-    bounds = ("max_upload_mb", "max_inflated_mb", "max_dicom_elements", "max_sequence_depth")
+    bounds: tuple[str, ...] = (
+        "max_upload_mb",
+        "max_inflated_mb",
+        "max_dicom_elements",
+        "max_sequence_depth",
+    )
     bounds += ("dicom_maximum_pending_connections", "dicom_maximum_pending_per_host")
     for bound in bounds:
         if getattr(settings, bound) < 1:

@@ -29,6 +29,7 @@ from api.routes.access import access_handlers
 from api.routes.changes import changes_handlers
 from api.routes.consumers import consumers_handlers
 from api.routes.exports import exports_handlers
+from api.routes.find import find_handlers
 from api.routes.instance_content import content_handlers
 from api.routes.jobs import jobs_handlers
 from api.routes.modalities import modalities_handlers
@@ -78,6 +79,7 @@ def orthanc_route_handlers() -> list[Any]:
         *content_handlers(),
         *jobs_handlers,
         *exports_handlers,
+        *find_handlers,
         *transfers_handlers,
         *modalities_handlers,
         *peers_handlers,

@@ -57,14 +57,17 @@ RULES: tuple[Rule, ...] = (
             "/instances/**",
         )
     ),
+    # Searching the archive is reading it.
+    *(
+        Rule(POST, path, _EVERYONE)
+        for path in ("/tools/find", "/tools/count-resources", "/tools/lookup")
+    ),
     # Who may log in, and how: admins only, even to read.
     Rule(READ, "/tools/tokens", _ADMINS),
     Rule(READ, "/tools/logins", _ADMINS),
     # Users: every other read, uploads, queries, retrieves, sending to known nodes.
     Rule(READ, "/**", _USERS),
     Rule(POST, "/instances", _USERS),
-    Rule(POST, "/tools/find", _USERS),
-    Rule(POST, "/tools/lookup", _USERS),
     *(
         Rule(POST, f"/modalities/{{}}/{action}", _USERS)
         for action in ("echo", "query", "store", "store-straight", "move", "get", "find-worklist")

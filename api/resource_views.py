@@ -9,7 +9,7 @@ import psycopg
 from pydicom.datadict import keyword_dict
 
 from api.dicom_json import TagsFormat
-from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
+from domain.levels import INSTANCE, SERIES, STUDY
 from domain.main_tags import LEVELS
 from domain.series_status import series_status
 from projections.hierarchy import queries as hierarchy
@@ -67,8 +67,9 @@ def _expand(
         body["IsStable"] = row["is_stable"]
         body["LastUpdate"] = orthanc_time(row["last_update"])
     body["MainDicomTags"] = format_tags(row["main_tags"], tag_format)
-    if level > PATIENT:
-        body[PARENT_KEYS[level]] = row["parent_id"]
+    parent_key = PARENT_KEYS[level]
+    if parent_key is not None:
+        body[parent_key] = row["parent_id"]
     if level == STUDY:
         # As Orthanc: the patient tags of the study's own first instance.
         body["PatientMainDicomTags"] = format_tags(row["patient_main_tags"] or {}, tag_format)

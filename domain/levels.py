@@ -16,3 +16,18 @@ def level_number(name: str) -> int:
         if level_name.lower() == name.lower():
             return number
     raise ValueError(f"unknown resource level {name!r}")
+
+
+# Orthanc's StringToResourceType, applied to the upper-cased text: C-FIND's QueryRetrieveLevel
+# and /tools/find's Level.
+LEVEL_SPELLINGS = {
+    "PATIENT": PATIENT,
+    "PATIENTS": PATIENT,
+    "STUDY": STUDY,
+    "STUDIES": STUDY,
+    "SERIES": SERIES,
+    "INSTANCE": INSTANCE,
+    "INSTANCES": INSTANCE,
+    "IMAGE": INSTANCE,
+    "IMAGES": INSTANCE,
+}

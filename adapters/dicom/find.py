@@ -15,24 +15,10 @@ from pydicom.tag import BaseTag, Tag
 
 from domain.binary_numbers import BINARY_NUMBER_VRS, parse_numbers
 from domain.dicom_text import Encoding, format_tag, representable, specific_character_set
-from domain.levels import INSTANCE, PATIENT, SERIES, STUDY
+from domain.levels import INSTANCE, LEVEL_SPELLINGS, PATIENT, SERIES, STUDY
 from projections.hierarchy import matching, queries
 from projections.hierarchy.matching import Constraint, Match, ResourceQuery
 
-# Orthanc's StringToResourceType, applied to the upper-cased QueryRetrieveLevel.
-QUERY_LEVELS = {
-    "PATIENT": PATIENT,
-    "PATIENTS": PATIENT,
-    "STUDY": STUDY,
-    "STUDIES": STUDY,
-    "SERIES": SERIES,
-    "INSTANCE": INSTANCE,
-    "INSTANCES": INSTANCE,
-    "IMAGE": INSTANCE,
-    "IMAGES": INSTANCE,
-}
-# Orthanc refuses `*` and `?` in a constraint on a tag of any other VR (a date, a UID…).
-WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"}
 _NOT_ANSWERED = {0x00080005, 0x00080052}  # SpecificCharacterSet, QueryRetrieveLevel
 
 
@@ -76,9 +62,9 @@ def element_text(element: DataElement) -> str:
 def parse_query(identifier: Dataset) -> Query:
     """`level_text` keeps the level as the peer wrote it: Orthanc's answers echo it."""
     level_text = str(identifier.get("QueryRetrieveLevel", "") or "").strip()
-    if level_text.upper() not in QUERY_LEVELS:
+    if level_text.upper() not in LEVEL_SPELLINGS:
         raise InvalidQuery(f"unsupported QueryRetrieveLevel {level_text!r}")
-    level = QUERY_LEVELS[level_text.upper()]
+    level = LEVEL_SPELLINGS[level_text.upper()]
     constraints: list[Constraint] = []
     requested: list[DataElement] = []
     for element in identifier:
@@ -135,7 +121,7 @@ def _constraints(element: DataElement, level: int) -> list[Constraint]:
     except (ValueError, TypeError):
         return []
     vr = _vr(element)
-    if ("*" in text or "?" in text) and vr not in WILDCARD_VRS:
+    if ("*" in text or "?" in text) and vr not in matching.WILDCARD_VRS:
         raise InvalidQuery(f"Wildcards are not allowed on tag {format_tag(element.tag)}")
     return matching.constraints_for(keyword_for_tag(element.tag), vr, text, level)
 
@@ -219,8 +205,8 @@ class InstanceToSend:
 def retrieve_level(identifier: Dataset) -> int:
     """The level of a C-MOVE/C-GET identifier; guessed from its keys when absent (as Orthanc)."""
     text = str(identifier.get("QueryRetrieveLevel", "") or "").strip().upper()
-    if text in QUERY_LEVELS:
-        return QUERY_LEVELS[text]
+    if text in LEVEL_SPELLINGS:
+        return LEVEL_SPELLINGS[text]
     if text:
         raise InvalidQuery(f"unsupported QueryRetrieveLevel {text!r}")
     for level in (INSTANCE, SERIES, STUDY, PATIENT):

@@ -141,11 +141,12 @@ def series_indexes(conn: psycopg.Connection, series_ids: list[str]) -> dict[str,
 
 
 def sample_instance_tags(
-    conn: psycopg.Connection, level: int, resource_ids: list[str]
+    conn: psycopg.Connection, level: int, resource_ids: list[str], newest: bool = True
 ) -> dict[str, dict[str, str]]:
-    """For each resource, the tags of its newest instance: the main tags of every level of its
-    lineage and the instance's other short values (what Orthanc reads from one instance's file
-    when a C-FIND asks for attributes that are not main tags)."""
+    """For each resource, the tags of its newest instance (or its first, as /tools/find
+    checks): the main tags of every level of its lineage and the instance's other short values
+    (what Orthanc reads from one instance's file when a query names attributes that are not
+    main tags)."""
     if not resource_ids:
         return {}
     column = "id" if level == INSTANCE else ANCESTOR_COLUMN[level]
@@ -158,7 +159,7 @@ def sample_instance_tags(
         "JOIN hierarchy.resources st ON st.id = i.study_id "
         "JOIN hierarchy.resources p ON p.id = i.patient_id "
         f"WHERE i.level = 3 AND i.{column} = ANY(%s) "
-        f"ORDER BY i.{column}, i.created_position DESC",
+        f"ORDER BY i.{column}, i.created_position {'DESC' if newest else 'ASC'}",
         (resource_ids,),
     )
     samples = {}

@@ -266,4 +266,4 @@ def test_a_study_query_joins_its_patient_and_requires_a_matching_series() -> Non
     assert "(a0.main_tags->>'PatientID') = %s" in sql
     assert "EXISTS (SELECT 1 FROM hierarchy.resources" in sql
     assert sql.endswith("ORDER BY r.created_position")
-    assert params[0] == STUDY and "P1" in params and ["CT"] in params
+    assert params[0] == STUDY and "P1" in params and "CT" in params

@@ -144,7 +144,9 @@ def test_registered_users_are_admins_given_the_configured_password(
         ("auditor", "GET", "/modalities", False),
         ("auditor", "GET", "/jobs", False),
         ("auditor", "POST", "/instances", False),
-        ("auditor", "POST", "/tools/find", False),
+        ("auditor", "POST", "/tools/find", True),  # searching is reading
+        ("auditor", "POST", "/tools/count-resources", True),
+        ("user", "POST", "/tools/lookup", True),
         ("nobody", "GET", "/system", False),
     ],
 )
