@@ -100,6 +100,12 @@ class Settings:
     dictionary: dict[str, Any] = attrs.field(factory=dict)
     # [DefaultPrivateCreator] kept for modify/anonymize; naming never depends on it (Orthanc)
     default_private_creator: str = ""
+    # [CheckRevisions]: writing an existing metadata or attachment needs its ETag in If-Match
+    check_revisions: bool = False
+    # [UserMetadata] name -> number (1024-65535); [UserContentType] name -> number or
+    # [number, MIME type], for user attachments
+    user_metadata: dict[str, Any] = attrs.field(factory=dict)
+    user_content_type: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def storage_dir(self) -> Path:
@@ -185,6 +191,9 @@ _FIELD_TYPES: dict[str, type] = {
     "changes_full_history": bool,
     "dictionary": dict,
     "default_private_creator": str,
+    "check_revisions": bool,
+    "user_metadata": dict,
+    "user_content_type": dict,
 }
 
 # Orthanc option -> (Chronicle field, converter). Options absent here are reported as unsupported.
@@ -231,6 +240,9 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "LogExportedResources": "log_exported_resources",
     "Dictionary": "dictionary",
     "DefaultPrivateCreator": "default_private_creator",
+    "CheckRevisions": "check_revisions",
+    "UserMetadata": "user_metadata",
+    "UserContentType": "user_content_type",
 }
 # Orthanc options that are accepted silently because Chronicle's behaviour already matches them
 # (RemoteAccessAllowed is handled below: it asks to listen beyond loopback).
@@ -238,6 +250,7 @@ _ORTHANC_IGNORED = {"IndexDirectory", "StorageCompression", "Plugins", "RemoteAc
 
 
 def _validated(settings: Settings) -> Settings:
+    from domain.annotation_names import AnnotationNames, BadNames
     from domain.dicom_text import UnknownDicomTag, configured_private_entries, parse_encoding
 
     if not 1 <= settings.workers <= MAX_WORKERS:
@@ -262,6 +275,10 @@ def _validated(settings: Settings) -> Settings:
     if settings.dicom_tls_enabled:
         _check_file("DicomTlsCertificate", settings.dicom_tls_certificate)
         _check_file("DicomTlsPrivateKey", settings.dicom_tls_private_key)
+    try:
+        AnnotationNames.configured(settings.user_metadata, settings.user_content_type)
+    except BadNames as exc:
+        raise ConfigError(f"UserMetadata/UserContentType: {exc}") from None
     if settings.dicom_pre_association_timeout <= 0:
         raise ConfigError("dicom_pre_association_timeout: a number of seconds above 0")
     try:

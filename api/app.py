@@ -26,12 +26,15 @@ from api.form_uploads import ChunkStore
 from api.method_override import honour_method_override
 from api.operation_ids import operation_id
 from api.routes.access import access_handlers
+from api.routes.attachments import attachment_handlers
 from api.routes.changes import changes_handlers
 from api.routes.consumers import consumers_handlers
 from api.routes.exports import exports_handlers
 from api.routes.find import find_handlers
 from api.routes.instance_content import content_handlers
 from api.routes.jobs import jobs_handlers
+from api.routes.labels import label_handlers
+from api.routes.metadata import metadata_handlers
 from api.routes.modalities import modalities_handlers
 from api.routes.peers import peers_handlers
 from api.routes.resources import resource_handlers
@@ -77,6 +80,9 @@ def orthanc_route_handlers() -> list[Any]:
         *upload_handlers,
         *resource_handlers(),
         *content_handlers(),
+        *metadata_handlers(),
+        *attachment_handlers(),
+        *label_handlers(),
         *jobs_handlers,
         *exports_handlers,
         *find_handlers,

@@ -29,11 +29,18 @@ class OrthancCode(Enum):
     INEXISTENT_FILE = (13, "Inexistent file", 404)
     BAD_FILE_FORMAT = (15, "Bad file format", 400)
     TIMEOUT = (16, "Timeout", 500)
+    CORRUPTED_FILE = (20, "Corrupted file (e.g. inconsistent MD5 hash)", 500)
     UNKNOWN_RESOURCE = (17, "Unknown resource", 404)
     INEXISTENT_TAG = (21, "Inexistent tag", 404)
     UNKNOWN_DICOM_TAG = (27, "Unknown DICOM tag", 500)
     BAD_JSON = (28, "Cannot parse a JSON document", 400)
     EMPTY_REQUEST = (33, "The request is empty", 400)
+    REVISION = (
+        43,
+        "A bad revision number was provided, which might indicate conflict between multiple "
+        "writers",
+        409,
+    )
     # Orthanc 1.10 has no code for a known user whose role may not call a route.
     FORBIDDEN = (-1, "Forbidden", 403)
 

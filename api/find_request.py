@@ -10,6 +10,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 
 from api.dicom_json import TagsFormat
 from api.errors import OrthancCode, OrthancError
+from domain.annotation_names import AnnotationNames
 from domain.dicom_text import UnknownDicomTag, parse_tag
 from domain.levels import INSTANCE, LEVEL_SPELLINGS, STUDY
 from projections.hierarchy import matching
@@ -57,7 +58,8 @@ def out_of_range(details: str) -> OrthancError:
     return OrthancError(OrthancCode.PARAMETER_OUT_OF_RANGE, details)
 
 
-def parse_find(body: Any) -> FindRequest:
+def parse_find(body: Any, names: AnnotationNames) -> FindRequest:
+    """`names`: the configured user metadata names, which OrderBy may use."""
     if not isinstance(body, dict):
         raise bad_request("The body must contain a JSON object")
     level_text = body.get("Level")
@@ -81,7 +83,7 @@ def parse_find(body: Any) -> FindRequest:
         labels_mode=_labels_mode(body),
         parent=_parent(body, level),
         # Orthanc 1.10 lists studies found by ModalitiesInStudy in StudyInstanceUID order
-        order_by=_order_by(body, level) or (BY_STUDY_UID if found.by_modalities else ()),
+        order_by=_order_by(body, level, names) or (BY_STUDY_UID if found.by_modalities else ()),
         offset=since or 0,
         limit=limit or None,  # Orthanc: a Limit of 0 is no limit
     )
@@ -232,14 +234,14 @@ def _parent(body: dict[str, Any], level: int) -> tuple[int, str] | None:
     return parent_level, body[field]
 
 
-def _order_by(body: dict[str, Any], level: int) -> tuple[Ordering, ...]:
+def _order_by(body: dict[str, Any], level: int, names: AnnotationNames) -> tuple[Ordering, ...]:
     items = body.get("OrderBy", [])
     if not isinstance(items, list):
         raise bad_request('Field "OrderBy" should be an array')
-    return tuple(_ordering(item, level) for item in items)
+    return tuple(_ordering(item, level, names) for item in items)
 
 
-def _ordering(item: Any, level: int) -> Ordering:
+def _ordering(item: Any, level: int, names: AnnotationNames) -> Ordering:
     if not isinstance(item, dict) or not all(
         isinstance(item.get(key), str) for key in ("Type", "Key", "Direction")
     ):
@@ -248,7 +250,10 @@ def _ordering(item: Any, level: int) -> Ordering:
     if direction not in ("ASC", "DESC"):
         raise bad_request('"Direction" in "OrderBy" must be "ASC" or "DESC"')
     if item["Type"] == "Metadata":
-        return Ordering("metadata", item["Key"], direction == "DESC")
+        number = names.metadata_number(item["Key"])
+        if number is None:
+            raise OrthancError(OrthancCode.INEXISTENT_ITEM, f"Unknown metadata: {item['Key']}")
+        return Ordering("metadata", str(number), direction == "DESC")
     if item["Type"] != "DicomTag":
         raise bad_request('"Type" in "OrderBy" must be "DicomTag" or "Metadata"')
     keyword = keyword_for_tag(_tag(item["Key"]))

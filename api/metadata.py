@@ -4,50 +4,22 @@ from __future__ import annotations
 
 import psycopg
 
+from adapters.config import Settings
 from api.resource_views import orthanc_time
+from domain.annotation_names import AnnotationNames
 from domain.levels import INSTANCE, SERIES
 from domain.origin import Channel, Origin
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
 
-# Orthanc's MetadataType enumeration (1.11): numbers usable in place of names in /metadata/{name}.
-METADATA_TYPES = {
-    1: "IndexInSeries",
-    2: "ReceptionDate",
-    3: "RemoteAET",
-    4: "ExpectedNumberOfInstances",
-    5: "ModifiedFrom",
-    6: "AnonymizedFrom",
-    7: "LastUpdate",
-    8: "Origin",
-    9: "TransferSyntax",
-    10: "SopClassUid",
-    11: "RemoteIP",
-    12: "CalledAET",
-    13: "HttpUsername",
-    14: "PixelDataOffset",
-    15: "MainDicomTagsSignature",
-    16: "MainDicomSequences",
-}
-METADATA_NUMBERS = {str(number): name for number, name in METADATA_TYPES.items()}
-_KNOWN_NAMES = frozenset(METADATA_TYPES.values())
 
-
-def metadata_name(text: str) -> str | None:
-    """The metadata a /metadata/{name} path names (a name or a number), None if unknown.
-
-    Orthanc answers an unknown name with "Accessing an inexistent item", and a known
-    metadata that the resource does not have with a bare 404.
-    """
-    if text in METADATA_NUMBERS:
-        return METADATA_NUMBERS[text]
-    if text.lstrip("-").isdigit():
-        return text  # a user-defined metadata number: known, but never set by Chronicle
-    return text if text in _KNOWN_NAMES else None
+def annotation_names(settings: Settings) -> AnnotationNames:
+    """The user metadata and attachment names the configuration gives (checked at start)."""
+    return AnnotationNames.configured(settings.user_metadata, settings.user_content_type)
 
 
 def resource_metadata(conn: psycopg.Connection, row: Row) -> dict[str, str]:
-    """Name -> value, in Orthanc's enumeration order."""
+    """The automatic metadata: name -> value, in Orthanc's enumeration order."""
     if row["level"] == INSTANCE:
         return instance_metadata(row)
     values: dict[str, str] = {}

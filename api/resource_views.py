@@ -47,7 +47,11 @@ def expand_resources(
     children = hierarchy.child_ids(conn, parents)
     counted = [r["id"] for r in rows if r["level"] == SERIES and r["expected_instances"]]
     indexes = hierarchy.series_indexes(conn, counted)
-    return [_expand(row, children, indexes, tag_format) for row in rows]
+    labels = hierarchy.labels_of(conn, [row["id"] for row in rows])
+    bodies = [_expand(row, children, indexes, tag_format) for row in rows]
+    for row, body in zip(rows, bodies, strict=True):
+        body["Labels"] = labels.get(row["id"], [])  # Orthanc 1.12
+    return [dict(sorted(body.items())) for body in bodies]
 
 
 def _expand(

@@ -155,12 +155,16 @@ class Instance(Aggregate):
 
 class Resource(Aggregate):
     """A patient, study or series (or an instance, for its own metadata) as Orthanc sees it:
-    the home of what is said about the resource rather than stored in it. Its version is the
-    `Revision` Orthanc exposes in ETag and If-Match.
+    the home of what is said about the resource rather than stored in it: user metadata,
+    user attachments, labels, a patient's protection. Each of those has a revision (Orthanc's
+    ETag and If-Match): the aggregate's version when it was last written.
 
     Stability lives here: "no new instance for StableAge seconds", recorded as an event so a
     replay reproduces the Stable* changes. (This class was called ResourceStability; its old
     topic is registered below, so the aggregates of existing logs load as Resources.)
+
+    When the resource is deleted, `Forgotten` drops what was said of it (Orthanc deletes a
+    resource's metadata and attachments with it), naming the attachment files to remove.
     """
 
     class Registered(Aggregate.Created):
@@ -176,6 +180,66 @@ class Resource(Aggregate):
         as_of: int  # log position of the last instance stored under the resource
         origin: OriginFields
 
+    class MetadataSet(Aggregate.Event):
+        class_version = 1
+        resource_id: str
+        level: str
+        metadata: int  # Orthanc's metadata number (user metadata: 1024 to 65535)
+        value: str
+        origin: OriginFields
+
+    class MetadataRemoved(Aggregate.Event):
+        class_version = 1
+        resource_id: str
+        level: str
+        metadata: int
+        origin: OriginFields
+
+    class AttachmentSet(Aggregate.Event):
+        class_version = 1
+        resource_id: str
+        level: str
+        content_type: int  # Orthanc's content type (user attachments: 1024 to 65535)
+        attachment: dict[str, Any]  # uuid, size, md5 of the file in the storage area
+        replaced: str | None  # the file of the attachment it replaces
+        origin: OriginFields
+
+    class AttachmentRemoved(Aggregate.Event):
+        class_version = 1
+        resource_id: str
+        level: str
+        content_type: int
+        uuid: str
+        origin: OriginFields
+
+    class LabelAdded(Aggregate.Event):
+        class_version = 1
+        resource_id: str
+        level: str
+        label: str
+        origin: OriginFields
+
+    class LabelRemoved(Aggregate.Event):
+        class_version = 1
+        resource_id: str
+        level: str
+        label: str
+        origin: OriginFields
+
+    class ProtectionChanged(Aggregate.Event):
+        class_version = 1
+        resource_id: str
+        level: str
+        protected: bool
+        origin: OriginFields
+
+    class Forgotten(Aggregate.Event):
+        class_version = 1
+        resource_id: str
+        level: str
+        attachments: list[str]  # the files of its user attachments
+        origin: OriginFields
+
     @staticmethod
     def create_id(resource_id: str, **_: Any) -> UUID:
         return resource_aggregate_id(resource_id)
@@ -185,6 +249,13 @@ class Resource(Aggregate):
         self.resource_id = resource_id
         self.level = level
         self.stable_as_of = 0
+        self._forget()
+
+    def _forget(self) -> None:
+        self.metadata: dict[int, int] = {}  # number -> revision
+        self.attachments: dict[int, tuple[str, int]] = {}  # content type -> (uuid, revision)
+        self.labels: set[str] = set()
+        self.protected = False
 
     @event(Stabilized)
     def _stabilized(self, resource_id: str, level: str, as_of: int, origin: OriginFields) -> None:
@@ -194,12 +265,118 @@ class Resource(Aggregate):
     def revision(self) -> int:
         return self.version
 
+    @property
+    def has_annotations(self) -> bool:
+        return bool(self.metadata or self.attachments or self.labels or self.protected)
+
     def stabilize(self, as_of: int, origin: OriginFields) -> bool:
         """`as_of` is the log position of the resource's last stored instance."""
         if as_of <= self.stable_as_of:
             return False
         self._stabilized(resource_id=self.resource_id, level=self.level, as_of=as_of, origin=origin)
         return True
+
+    def _about(self, origin: OriginFields) -> dict[str, Any]:
+        return {"resource_id": self.resource_id, "level": self.level, "origin": origin}
+
+    def set_metadata(self, metadata: int, value: str, origin: OriginFields) -> None:
+        self._metadata_set(metadata=metadata, value=value, **self._about(origin))
+
+    @event(MetadataSet)
+    def _metadata_set(
+        self, resource_id: str, level: str, metadata: int, value: str, origin: OriginFields
+    ) -> None:
+        self.metadata[metadata] = self.version + 1
+
+    def remove_metadata(self, metadata: int, origin: OriginFields) -> None:
+        self._metadata_removed(metadata=metadata, **self._about(origin))
+
+    @event(MetadataRemoved)
+    def _metadata_removed(
+        self, resource_id: str, level: str, metadata: int, origin: OriginFields
+    ) -> None:
+        self.metadata.pop(metadata, None)
+
+    def set_attachment(
+        self, content_type: int, attachment: dict[str, Any], origin: OriginFields
+    ) -> None:
+        previous = self.attachments.get(content_type)
+        self._attachment_set(
+            content_type=content_type,
+            attachment=attachment,
+            replaced=previous[0] if previous else None,
+            **self._about(origin),
+        )
+
+    @event(AttachmentSet)
+    def _attachment_set(
+        self,
+        resource_id: str,
+        level: str,
+        content_type: int,
+        attachment: dict[str, Any],
+        replaced: str | None,
+        origin: OriginFields,
+    ) -> None:
+        self.attachments[content_type] = (attachment["uuid"], self.version + 1)
+
+    def remove_attachment(self, content_type: int, origin: OriginFields) -> None:
+        uuid, _ = self.attachments[content_type]
+        self._attachment_removed(content_type=content_type, uuid=uuid, **self._about(origin))
+
+    @event(AttachmentRemoved)
+    def _attachment_removed(
+        self, resource_id: str, level: str, content_type: int, uuid: str, origin: OriginFields
+    ) -> None:
+        self.attachments.pop(content_type, None)
+
+    def add_label(self, label: str, origin: OriginFields) -> bool:
+        if label in self.labels:
+            return False
+        self._label_added(label=label, **self._about(origin))
+        return True
+
+    @event(LabelAdded)
+    def _label_added(self, resource_id: str, level: str, label: str, origin: OriginFields) -> None:
+        self.labels.add(label)
+
+    def remove_label(self, label: str, origin: OriginFields) -> bool:
+        if label not in self.labels:
+            return False
+        self._label_removed(label=label, **self._about(origin))
+        return True
+
+    @event(LabelRemoved)
+    def _label_removed(
+        self, resource_id: str, level: str, label: str, origin: OriginFields
+    ) -> None:
+        self.labels.discard(label)
+
+    def set_protected(self, protected: bool, origin: OriginFields) -> bool:
+        if protected == self.protected:
+            return False
+        self._protection_changed(protected=protected, **self._about(origin))
+        return True
+
+    @event(ProtectionChanged)
+    def _protection_changed(
+        self, resource_id: str, level: str, protected: bool, origin: OriginFields
+    ) -> None:
+        self.protected = protected
+
+    def forget(self, origin: OriginFields) -> bool:
+        """The resource was deleted: what was said of it goes with it."""
+        if not self.has_annotations:
+            return False
+        files = sorted(uuid for uuid, _ in self.attachments.values())
+        self._forgotten(attachments=files, **self._about(origin))
+        return True
+
+    @event(Forgotten)
+    def _forgotten(
+        self, resource_id: str, level: str, attachments: list[str], origin: OriginFields
+    ) -> None:
+        self._forget()
 
 
 class ChangesLog(Aggregate):

@@ -11,12 +11,14 @@ import attrs
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError, Recording
 
-from domain.aggregates import ChangesLog, Instance, Resource
+from domain.aggregates import ChangesLog, Instance
+from domain.annotations import AnnotationCommands
+from domain.commands import existing
 from domain.conflicts import retry_on_conflict
 from domain.credentials import SecretStore, TransactionStep
 from domain.exports import ExportCommands
 from domain.group_commit import GroupCommitter
-from domain.identity import instance_aggregate_id, resource_aggregate_id
+from domain.identity import instance_aggregate_id
 from domain.jobs import JobCommands
 from domain.origin import Channel, Origin
 from domain.remote_nodes import RemoteNodeCommands
@@ -73,7 +75,13 @@ def _nothing(cursor: Any) -> None:
 
 
 class Archive(
-    RemoteNodeCommands, UserCommands, TokenCommands, JobCommands, ExportCommands, Application
+    RemoteNodeCommands,
+    UserCommands,
+    TokenCommands,
+    JobCommands,
+    ExportCommands,
+    AnnotationCommands,
+    Application,
 ):
     name = "chronicle"
     log_section_size = 1000
@@ -118,16 +126,22 @@ class Archive(
         return StoreOutcome(StoreStatus.SUCCESS, self._append(instance), replaced)
 
     @retry_on_conflict
-    def delete_instances(self, instance_ids: Iterable[str], origin: Origin) -> int | None:
+    def delete_instances(
+        self, instance_ids: Iterable[str], origin: Origin, vanishing: Sequence[str] = ()
+    ) -> int | None:
         """Deletes every live instance named, in one transaction; returns the last log position.
+        `vanishing`: the resources (of any level) left without instances, whose metadata,
+        attachments, labels and protection go with them.
 
         The event store splits the append into bounded INSERTs (see adapters.event_store).
         """
-        pending = []
+        pending: list[Any] = []
         for instance in self._live_instances(list(instance_ids)):
             instance.delete(origin.to_dict())
             pending.append(instance)
-        return self._append(*pending) if pending else None
+        if not pending:
+            return None
+        return self._append(*pending, *self.forgotten(vanishing, origin))
 
     def attachment_of(self, instance_id: str) -> str | None:
         """The file the log says the instance has now, if it is stored."""
@@ -154,42 +168,33 @@ class Archive(
         None if every one was already recorded."""
         changed = []
         for resource_id, level, as_of in quiet:
-            resource = self.resource(resource_id, level, origin)
+            resource = self._resource(resource_id, level, origin)
             if resource.stabilize(as_of, origin.to_dict()):
                 changed.append(resource)
         return self._append(*changed) if changed else None
 
-    def resource(self, resource_id: str, level: str, origin: Origin) -> Resource:
-        """The resource's aggregate; a new one (not yet saved) if nothing was said of it."""
-        try:
-            resource: Resource = self.repository.get(resource_aggregate_id(resource_id))
-        except AggregateNotFoundError:
-            return Resource(resource_id=resource_id, level=level, origin=origin.to_dict())
-        return resource
-
     def _live_instances(self, instance_ids: Sequence[str]) -> list[Instance]:
-        """The live ones among these instances, loaded together when the event store can read
-        several aggregates at once (one statement instead of one per instance)."""
+        """The live ones among these instances."""
+        aggregate_ids = list(dict.fromkeys(map(instance_aggregate_id, instance_ids)))
+        loaded = self._existing_many(aggregate_ids)
+        return [loaded[i] for i in aggregate_ids if i in loaded and loaded[i].live]
+
+    def _existing_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
         bulk: BulkEventReader | None = getattr(self.recorder, "select_events_of", None)
         if bulk is None:
-            found = (self._live_instance(instance_id) for instance_id in instance_ids)
-            return [instance for instance in found if instance is not None]
-        aggregate_ids = list(dict.fromkeys(map(instance_aggregate_id, instance_ids)))
-        stored = bulk(aggregate_ids)
-        instances = []
+            found = {i: existing(self.repository, i) for i in aggregate_ids}
+            return {i: aggregate for i, aggregate in found.items() if aggregate is not None}
+        stored = bulk(list(aggregate_ids))
+        aggregates: dict[UUID, Any] = {}
         for aggregate_id in aggregate_ids:
             events = [self.mapper.to_domain_event(item) for item in stored.get(aggregate_id, [])]
-            instance: Instance | None = project_aggregate(None, events) if events else None
-            if instance is not None and instance.live:
-                instances.append(instance)
-        return instances
+            if events:
+                aggregates[aggregate_id] = project_aggregate(None, events)
+        return aggregates
 
     def _live_instance(self, instance_id: str) -> Instance | None:
-        try:
-            instance: Instance = self.repository.get(instance_aggregate_id(instance_id))
-        except AggregateNotFoundError:
-            return None
-        return instance if instance.live else None
+        instance: Instance | None = existing(self.repository, instance_aggregate_id(instance_id))
+        return instance if instance is not None and instance.live else None
 
     def _append(self, *aggregates: Any, also: Sequence[TransactionStep] = ()) -> int:
         options = {"transaction_steps": list(also)} if also else {}

@@ -1,6 +1,7 @@
-"""The file reaper: removes an instance's file once its delete (or overwrite) is committed and
-the hierarchy no longer points at it. Removing a file is idempotent, so a retried batch is
-harmless; files it never saw (before it was registered, or a crash) the start-up sweep removes.
+"""The file reaper: removes an instance's file (or a user attachment's) once its delete (or
+overwrite) is committed and the hierarchy no longer points at it. Removing a file is
+idempotent, so a retried batch is harmless; files it never saw (before it was registered, or a
+crash) the start-up sweep removes.
 """
 
 from __future__ import annotations
@@ -8,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from adapters.storage import StorageArea
-from domain.aggregates import Instance
-from projections.files.projection import files_named
+from projections.files.projection import FILE_EVENTS, files_named
 from projections.read_model import Positioned
 
 
 class FileReaper:
     name = "file-reaper"
-    topics = (Instance.StoredAgain, Instance.Deleted)
+    topics = FILE_EVENTS
     follows = ("hierarchy",)
 
     def __init__(self, storage: StorageArea) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 from litestar import Request, post
 from litestar.handlers import HTTPRouteHandler
 
-from api.context import read_connection
+from api.context import read_connection, settings_of
 from api.find_request import EXPANDED, FindRequest, bad_request, out_of_range, parse_find
+from api.metadata import annotation_names
 from api.requested_tags import add_requested_tags
 from api.resource_views import CHILD_KEYS, PARENT_KEYS, expand_resources
 from domain.levels import INSTANCE, LEVEL_NAMES, LEVEL_PATHS, PATIENT, SERIES, STUDY
@@ -42,7 +43,7 @@ def _json(body: bytes) -> Any:
 def find_resources(request: Request, body: bytes) -> list[Any]:
     """Orthanc's find: the IDs of the resources at `Level` whose tags match `Query`, or their
     expanded form (`Expand`, `ResponseContent`)."""
-    find = parse_find(_json(body))
+    find = parse_find(_json(body), annotation_names(settings_of(request)))
     if find.unmatchable:
         return []
     with read_connection(request) as conn:
@@ -72,7 +73,7 @@ def _answer(body: dict[str, Any], find: FindRequest) -> dict[str, Any]:
 def count_resources(request: Request, body: bytes) -> dict[str, int]:
     """How many resources /tools/find would list for the same body (Since and Limit left
     out)."""
-    find = parse_find(_json(body))
+    find = parse_find(_json(body), annotation_names(settings_of(request)))
     if find.unmatchable:
         return {"Count": 0}
     with read_connection(request) as conn:

@@ -3,13 +3,11 @@ module, shared-tags, instances-tags; and the automatic metadata."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_200_OK
 
 from api.context import read_connection, settings_of
 from api.dicom_dictionary import private_dictionary
@@ -28,7 +26,6 @@ from api.dicom_json import (
 )
 from api.dicomweb_json import dicomweb_json
 from api.errors import OrthancCode, OrthancError, not_found_without_body, unknown_resource
-from api.metadata import metadata_name, resource_metadata
 from api.params import tags_format
 from api.routes.resources import load_any_level, load_resource
 from domain.dicom_text import ContentNotFound, UnknownDicomTag, parse_tag
@@ -208,144 +205,6 @@ def _instances_tags_handler(level: int) -> HTTPRouteHandler:
     return instances_tags
 
 
-def _metadata_handlers(level: int) -> list[HTTPRouteHandler]:
-    base = f"/{LEVEL_PATHS[level]}/{{resource_id:str}}/metadata"
-
-    def values_of(request: Request, row: Row) -> dict[str, str]:
-        with read_connection(request) as conn:
-            return resource_metadata(conn, row)
-
-    @get(base, name=f"{LEVEL_PATHS[level]}-metadata", sync_to_thread=True)
-    def list_metadata(request: Request, resource_id: str, expand: str | None = None) -> Any:
-        values = values_of(request, load_resource(request, level, resource_id))
-        return dict(sorted(values.items())) if expand is not None else list(values)
-
-    @get(f"{base}/{{name:str}}", name=f"{LEVEL_PATHS[level]}-metadata-one", sync_to_thread=True)
-    def one_metadata(request: Request, resource_id: str, name: str) -> Response[str]:
-        row = load_resource(request, level, resource_id)
-        known = metadata_name(name)
-        if known is None:
-            raise OrthancError(OrthancCode.INEXISTENT_ITEM)
-        value = values_of(request, row).get(known)
-        if value is None:
-            raise not_found_without_body(f"The resource has no metadata {known}")
-        return text_response(value, hashlib.md5(value.encode()).hexdigest())
-
-    return [list_metadata, one_metadata]
-
-
-def text_response(value: str, etag_md5: str | None = None) -> Response[str]:
-    """Orthanc's text answers: text/plain, no charset, and an ETag "0-<md5>"."""
-    headers = {"ETag": f'"0-{etag_md5}"'} if etag_md5 else {}
-    return Response(
-        value.encode(), media_type="text/plain", headers=headers, status_code=HTTP_200_OK
-    )
-
-
-# --- Attachments: every instance has its DICOM file as attachment "dicom" (content type 1) ---
-
-DICOM_ATTACHMENT = "dicom"
-DICOM_CONTENT_TYPE = 1
-ATTACHMENT_OPERATIONS = [
-    "compress",
-    "compressed-data",
-    "compressed-md5",
-    "compressed-size",
-    "data",
-    "info",
-    "is-compressed",
-    "md5",
-    "size",
-    "uncompress",
-    "verify-md5",
-    "uuid",
-]
-
-
-def _attachment_handlers(level: int) -> list[HTTPRouteHandler]:
-    base = f"/{LEVEL_PATHS[level]}/{{resource_id:str}}/attachments"
-    prefix = LEVEL_PATHS[level]
-
-    @get(base, name=f"{prefix}-attachments", sync_to_thread=True)
-    def list_attachments(request: Request, resource_id: str, full: str | None = None) -> Any:
-        """The attachments of the resource: an instance has its DICOM file, "dicom"."""
-        load_resource(request, level, resource_id)
-        names = [DICOM_ATTACHMENT] if level == INSTANCE else []
-        if full is not None:
-            return dict.fromkeys(names, DICOM_CONTENT_TYPE)
-        return names
-
-    def attachment(request: Request, resource_id: str, name: str) -> Row:
-        row = load_resource(request, level, resource_id)
-        if level != INSTANCE or name not in (DICOM_ATTACHMENT, str(DICOM_CONTENT_TYPE)):
-            raise unknown_resource()
-        return row
-
-    @get(f"{base}/{{name:str}}", name=f"{prefix}-attachment", sync_to_thread=True)
-    def attachment_operations(request: Request, resource_id: str, name: str) -> Response[Any]:
-        row = attachment(request, resource_id, name)
-        return Response(ATTACHMENT_OPERATIONS, headers=_attachment_etag(row))
-
-    @get(f"{base}/{{name:str}}/info", name=f"{prefix}-attachment-info", sync_to_thread=True)
-    def attachment_info(request: Request, resource_id: str, name: str) -> Response[Any]:
-        row = attachment(request, resource_id, name)
-        body = {
-            "CompressedMD5": row["file_md5"],
-            "CompressedSize": row["file_size"],
-            "ContentType": DICOM_CONTENT_TYPE,
-            "UncompressedMD5": row["file_md5"],
-            "UncompressedSize": row["file_size"],
-            "Uuid": row["file_uuid"],
-        }
-        return Response(body, headers=_attachment_etag(row))
-
-    def text_handler(suffix: str, value_of: Any) -> HTTPRouteHandler:
-        @get(
-            f"{base}/{{name:str}}/{suffix}",
-            name=f"{prefix}-attachment-{suffix}",
-            sync_to_thread=True,
-        )
-        def attachment_text(request: Request, resource_id: str, name: str) -> Response[str]:
-            row = attachment(request, resource_id, name)
-            return text_response(value_of(row), row["file_md5"])
-
-        return attachment_text
-
-    def data_handler(suffix: str) -> HTTPRouteHandler:
-        @get(
-            f"{base}/{{name:str}}/{suffix}",
-            name=f"{prefix}-attachment-{suffix}",
-            sync_to_thread=True,
-            media_type="application/dicom",
-        )
-        def attachment_data(request: Request, resource_id: str, name: str) -> Response[bytes]:
-            row = attachment(request, resource_id, name)
-            return Response(
-                read_bytes(request, row),
-                media_type="application/dicom",
-                headers=_attachment_etag(row),
-            )
-
-        return attachment_data
-
-    return [
-        list_attachments,
-        attachment_operations,
-        attachment_info,
-        text_handler("md5", lambda row: row["file_md5"]),
-        text_handler("size", lambda row: str(row["file_size"])),
-        text_handler("compressed-md5", lambda row: row["file_md5"]),
-        text_handler("compressed-size", lambda row: str(row["file_size"])),
-        text_handler("is-compressed", lambda row: "0"),
-        data_handler("data"),
-        data_handler("compressed-data"),
-    ]
-
-
-def _attachment_etag(row: Row) -> dict[str, str]:
-    return {"ETag": f'"0-{row["file_md5"]}"'}
-
-
 @get("/instances/{resource_id:str}/frames", sync_to_thread=True)
 def instance_frames(request: Request, resource_id: str) -> list[int]:
     """The frame numbers of the instance: 0 to NumberOfFrames - 1."""
@@ -368,8 +227,6 @@ def content_handlers() -> list[HTTPRouteHandler]:
     ]
     for level, path in enumerate(LEVEL_PATHS):
         handlers.append(_module_handler(level, LEVEL_MODULES[path], "module"))
-        handlers += _metadata_handlers(level)
-        handlers += _attachment_handlers(level)
         if level != INSTANCE:
             handlers += [_shared_tags_handler(level), _instances_tags_handler(level)]
     return handlers

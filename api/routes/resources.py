@@ -219,7 +219,9 @@ def _delete_handler(level: int) -> HTTPRouteHandler:
         row = load_resource(request, level, resource_id)
         with read_connection(request) as conn:
             instances = hierarchy.instance_rows(conn, level, resource_id)
-        wait_for(archive.delete_instances([i["id"] for i in instances], rest_origin(request)))
+            vanishing = hierarchy.vanishing_resources(conn, row, instances)
+        ids = [i["id"] for i in instances]
+        wait_for(archive.delete_instances(ids, rest_origin(request), vanishing))
         return {"RemainingAncestor": remaining_ancestor(request, row)}
 
     return delete_resource

@@ -27,7 +27,7 @@ def system(request: Request) -> dict[str, Any]:
     settings = settings_of(request)
     return {
         "ApiVersion": ORTHANC_API_REVISION,
-        "CheckRevisions": False,
+        "CheckRevisions": settings.check_revisions,
         "DatabaseBackendPlugin": None,
         "DatabaseVersion": 6,
         "DicomAet": settings.dicom_aet,

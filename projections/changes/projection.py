@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from domain.aggregates import ChangesLog
+from domain.aggregates import ChangesLog, Resource
 from domain.levels import INSTANCE, LEVEL_NAMES, SERIES
 from projections.changes.series_completion import SeriesCompletion
 from projections.lifecycle import (
@@ -26,6 +26,14 @@ from projections.lifecycle import (
 from projections.read_model import Positioned
 
 SEQ_STRIDE = 10
+# What Orthanc logs of writes to a resource's metadata and attachments (labels and protection
+# have no change type in Orthanc, and pollers' clients refuse types they do not know).
+ANNOTATION_CHANGES = {
+    Resource.MetadataSet: "UpdatedMetadata",
+    Resource.MetadataRemoved: "UpdatedMetadata",
+    Resource.AttachmentSet: "UpdatedAttachment",
+    Resource.AttachmentRemoved: "UpdatedAttachment",
+}
 
 ChangeRow = tuple[int, str, int, str, Any]
 
@@ -52,7 +60,7 @@ def order_for_orthanc(transitions: list[Transition]) -> list[Transition]:
 
 class ChangesProjection:
     name = "changes"
-    topics = (*LIFECYCLE_EVENTS, ChangesLog.Cleared)
+    topics = (*LIFECYCLE_EVENTS, ChangesLog.Cleared, *ANNOTATION_CHANGES)
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
         nodes = self._load_nodes(conn, referenced_ids(event for _, event in batch))
@@ -64,6 +72,9 @@ class ChangesProjection:
         for position, event in batch:
             if isinstance(event, ChangesLog.Cleared):
                 hidden_below = position * SEQ_STRIDE
+                continue
+            if type(event) in ANNOTATION_CHANGES:
+                rows.append(_annotation_row(position, event))
                 continue
             transitions = order_for_orthanc(lifecycle.apply(position, event))
             rows.extend(_change_rows(position, transitions, completion.apply(event)))
@@ -111,6 +122,12 @@ class ChangesProjection:
                     [nodes[i].last_stored_position for i in ids],
                 ),
             )
+
+
+def _annotation_row(position: int, event: Any) -> ChangeRow:
+    level = LEVEL_NAMES.index(event.level)
+    kind = ANNOTATION_CHANGES[type(event)]
+    return (position * SEQ_STRIDE, kind, level, event.resource_id, event.timestamp)
 
 
 def _mark_removed(conn: psycopg.Connection, rows: list[ChangeRow]) -> None:

@@ -1,4 +1,5 @@
-"""The files the log names: every file of a stored instance not yet deleted or replaced.
+"""The files the log names: every file of a stored instance, and every user attachment of a
+resource, not yet deleted or replaced.
 
 The start-up sweep compares it with the storage area to remove files no event names (an ingest
 interrupted between writing its file and appending its event). Removing the files of deleted
@@ -12,13 +13,22 @@ from typing import Any
 
 import psycopg
 
-from domain.aggregates import Instance
+from domain.aggregates import Instance, Resource
 from projections.read_model import Positioned
+
+FILE_EVENTS = (
+    Instance.Stored,
+    Instance.StoredAgain,
+    Instance.Deleted,
+    Resource.AttachmentSet,
+    Resource.AttachmentRemoved,
+    Resource.Forgotten,
+)
 
 
 class FilesProjection:
     name = "files"
-    topics = (Instance.Stored, Instance.StoredAgain, Instance.Deleted)
+    topics = FILE_EVENTS
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
         named = files_named(event for _, event in batch)
@@ -35,9 +45,18 @@ class FilesProjection:
 
 
 def files_named(events: Iterable[Any]) -> dict[str, str | None]:
-    """File UUID -> the instance it belongs to after the events, None when released."""
+    """File UUID -> the instance (or annotated resource) it belongs to after the events, None
+    when released."""
     named: dict[str, str | None] = {}
     for event in events:
+        if isinstance(event, Resource.AttachmentSet):
+            named[event.attachment["uuid"]] = event.resource_id
+            if event.replaced:
+                named[event.replaced] = None
+        elif isinstance(event, Resource.AttachmentRemoved):
+            named[event.uuid] = None
+        elif isinstance(event, Resource.Forgotten):
+            named.update(dict.fromkeys(event.attachments))
         if isinstance(event, Instance.Stored | Instance.StoredAgain):
             named[event.attachment["uuid"]] = event.instance_id
             if isinstance(event, Instance.StoredAgain) and event.replaced_attachment:

@@ -73,7 +73,7 @@ class Constraint:
 
 @attrs.frozen
 class Ordering:
-    """One key of /tools/find's OrderBy: a main tag (by keyword) or a metadata (by name)."""
+    """One key of /tools/find's OrderBy: a main tag (by keyword) or a metadata (by number)."""
 
     kind: str  # "tag" or "metadata"
     key: str
@@ -357,9 +357,9 @@ def _order(query: ResourceQuery) -> tuple[dict[str, str], list[Any]]:
             alias = f"m{number}"
             joins.append(
                 f"LEFT JOIN hierarchy.metadata {alias} ON {alias}.resource_id = r.id "
-                f"AND {alias}.name = %s"
+                f"AND {alias}.number = %s"
             )
-            params.append(ordering.key)
+            params.append(int(ordering.key))
             keys.append(f"{alias}.value{direction}")
         else:
             level = _attribute_level(ordering.key, query.level)

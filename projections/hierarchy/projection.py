@@ -1,7 +1,8 @@
 """The Patient/Study/Series/Instance hierarchy with Orthanc's main DICOM tags.
 
 A batch is folded in memory over the rows it touches, then written with one DELETE and one
-INSERT, so a rebuild costs a few statements per few hundred events.
+INSERT, so a rebuild costs a few statements per few hundred events. The annotations of
+resources (projections.hierarchy.annotations) are written in order between those folds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from domain.levels import INSTANCE, LEVEL_NAMES, PATIENT, SERIES, STUDY
+from projections.hierarchy.annotations import (
+    ANNOTATION_EVENTS,
+    apply_annotation,
+    drop_annotations,
+)
 from projections.lifecycle import (
     LIFECYCLE_EVENTS,
     Kind,
@@ -56,9 +62,22 @@ COLUMNS = (
 
 class HierarchyProjection:
     name = "hierarchy"
-    topics = LIFECYCLE_EVENTS
+    topics = LIFECYCLE_EVENTS + ANNOTATION_EVENTS
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
+        segment: list[Positioned] = []
+        for positioned in batch:
+            if isinstance(positioned[1], ANNOTATION_EVENTS):
+                self._apply_lifecycle(conn, segment)
+                segment = []
+                apply_annotation(conn, positioned[1])
+            else:
+                segment.append(positioned)
+        self._apply_lifecycle(conn, segment)
+
+    def _apply_lifecycle(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
+        if not batch:
+            return
         rows = self._load_rows(conn, referenced_ids(event for _, event in batch))
         nodes = {
             resource_id: Node(row["level"], row["instances_count"], row["last_stored_position"])
@@ -66,10 +85,14 @@ class HierarchyProjection:
             if row is not None
         }
         lifecycle = Lifecycle(nodes)
+        removed: list[str] = []
         for position, event in batch:
             for transition in lifecycle.apply(position, event):
                 _fold(rows, nodes, transition)
+                if transition.kind is Kind.REMOVED:
+                    removed.append(transition.resource_id)
         _write(conn, rows)
+        drop_annotations(conn, removed)
 
     @staticmethod
     def _load_rows(conn: psycopg.Connection, ids: set[str]) -> dict[str, Row | None]:

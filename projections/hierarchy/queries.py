@@ -326,3 +326,66 @@ def instances_by_dicom_keys(
     ]
     rows = instances_with_identifiers(conn, ids)
     return sorted(rows, key=lambda row: row["created_position"])
+
+
+def vanishing_resources(conn: psycopg.Connection, row: Row, instances: list[Row]) -> list[str]:
+    """What deleting these instances (all those under `row`) leaves without instances: the
+    resource, everything under it, and each ancestor with no other instance."""
+    gone = {row["id"]}
+    for instance in instances:
+        gone.update(instance[column] for column in ("id", "series_id", "study_id"))
+    lineage = [row[ANCESTOR_COLUMN[k]] for k in range(row["level"])]
+    ancestors = get_resources(conn, lineage)
+    for ancestor_id in lineage:
+        ancestor = ancestors.get(ancestor_id)
+        if ancestor is not None and ancestor["instances_count"] <= len(instances):
+            gone.add(ancestor_id)
+    return sorted(gone - {None})
+
+
+# --- Annotations (projections.hierarchy.annotations) ------------------------------------------
+
+
+def user_metadata(conn: psycopg.Connection, resource_id: str) -> list[Row]:
+    """number, value, revision of each user metadata of the resource, by number."""
+    return _rows(
+        conn,
+        "SELECT number, value, revision FROM hierarchy.metadata WHERE resource_id = %s "
+        "ORDER BY number",
+        (resource_id,),
+    )
+
+
+def user_attachments(conn: psycopg.Connection, resource_id: str) -> list[Row]:
+    """content_type, uuid, size, md5, revision of each user attachment, by content type."""
+    return _rows(
+        conn,
+        "SELECT content_type, uuid, size, md5, revision FROM hierarchy.attachments "
+        "WHERE resource_id = %s ORDER BY content_type",
+        (resource_id,),
+    )
+
+
+def labels_of(conn: psycopg.Connection, resource_ids: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    if resource_ids:
+        for row in _rows(
+            conn,
+            "SELECT resource_id, label FROM hierarchy.labels WHERE resource_id = ANY(%s) "
+            "ORDER BY label",
+            (resource_ids,),
+        ):
+            found[row["resource_id"]].append(row["label"])
+    return found
+
+
+def all_labels(conn: psycopg.Connection) -> list[str]:
+    return [
+        row["label"]
+        for row in _rows(conn, "SELECT DISTINCT label FROM hierarchy.labels ORDER BY label")
+    ]
+
+
+def is_protected(conn: psycopg.Connection, resource_id: str) -> bool:
+    rows = _rows(conn, "SELECT 1 FROM hierarchy.protected WHERE resource_id = %s", (resource_id,))
+    return bool(rows)

@@ -82,8 +82,11 @@ def captured_body(slug: str) -> Any:
 
 
 def normalise(value: Any, key: str | None = None) -> Any:
-    """Replaces what legitimately differs between two servers (times, file UUIDs)."""
+    """Replaces what legitimately differs between two servers (times, file UUIDs), and leaves
+    out Labels (Orthanc 1.12's field of every resource, which 1.10.1 lacks)."""
     if isinstance(value, dict):
+        if isinstance(value.get("Labels"), list) and "Type" in value:
+            value = {k: v for k, v in value.items() if k != "Labels"}
         return {k: normalise(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [normalise(item) for item in value]

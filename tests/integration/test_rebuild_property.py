@@ -11,9 +11,12 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.attachments import store_attachment
 from adapters.database import DatabaseAddress
 from adapters.node import ChronicleNode
 from adapters.rebuild import rebuild
+from domain.annotations import Revisions
+from domain.levels import LEVEL_NAMES, PATIENT
 from domain.origin import Channel, Origin
 from projections.hierarchy import queries as hierarchy
 from tests.support.dicom_factory import make_instance
@@ -41,6 +44,7 @@ operations = st.lists(
         st.tuples(st.just("delete"), st.integers(0, 3), st.integers(0, len(POOL) - 1)),
         st.tuples(st.just("clear")),
         st.tuples(st.just("stabilize")),
+        st.tuples(st.just("annotate"), st.integers(0, 7), st.integers(0, 3), st.integers(0, 11)),
         st.tuples(st.just("break"), st.integers(0, 5)),
         st.tuples(st.just("heal")),
     ),
@@ -94,12 +98,14 @@ def _apply(node: ChronicleNode, operation: tuple, models: list[Breakable]) -> No
     elif kind == "heal":
         for model in models:
             model.broken = False
-    elif models[0].broken and kind in ("delete", "stabilize"):
+    elif models[0].broken and kind in ("delete", "stabilize", "annotate"):
         pass  # these pick their resources from the hierarchy, which the API would wait for
     elif kind == "delete":
         _delete(node, level=operation[1], index=operation[2])
     elif kind == "store":
         node.ingestor.ingest(POOL[operation[1]], ORIGIN)
+    elif kind == "annotate":
+        _annotate(node, *operation[1:])
     elif kind == "clear":
         node.archive.clear_changes(ORIGIN)
     elif kind == "stabilize":
@@ -107,15 +113,50 @@ def _apply(node: ChronicleNode, operation: tuple, models: list[Breakable]) -> No
     _catch_up_and_check(node)
 
 
-def _delete(node: ChronicleNode, level: int, index: int) -> None:
+def _target(node: ChronicleNode, level: int, index: int) -> str | None:
+    """The resource of `level` above (or at) the index-th instance, as the API would name it."""
     with node.db.connection() as conn:
         instances = hierarchy.list_resources(conn, 3, 0, None)
-        if not instances:
-            return
-        target = instances[index % len(instances)]
-        resource_id = target[("patient_id", "study_id", "series_id", "id")[level]]
-        ids = [row["id"] for row in hierarchy.instance_rows(conn, level, resource_id)]
-    node.archive.delete_instances(ids, ORIGIN)
+    if not instances:
+        return None
+    target = instances[index % len(instances)]
+    return str(target[("patient_id", "study_id", "series_id", "id")[level]])
+
+
+def _delete(node: ChronicleNode, level: int, index: int) -> None:
+    resource_id = _target(node, level, index)
+    if resource_id is None:
+        return
+    with node.db.connection() as conn:
+        row = hierarchy.get_resource(conn, level, resource_id)
+        instances = hierarchy.instance_rows(conn, level, resource_id)
+        vanishing = hierarchy.vanishing_resources(conn, row, instances) if row else []
+    node.archive.delete_instances([i["id"] for i in instances], ORIGIN, vanishing)
+
+
+def _annotate(node: ChronicleNode, kind: int, level: int, index: int) -> None:
+    """What a client says of a resource: metadata, a label, an attachment, a protection."""
+    resource_id = _target(node, level, index)
+    if resource_id is None:
+        return
+    archive, name = node.archive, LEVEL_NAMES[level]
+    if kind == 0:
+        archive.set_metadata(resource_id, name, 1024 + index % 2, f"value {index}", ORIGIN)
+    elif (
+        kind == 1
+        and archive.annotated(resource_id)
+        and 1024 in archive.annotated(resource_id).metadata
+    ):
+        archive.remove_metadata(resource_id, 1024, ORIGIN)
+    elif kind in (2, 3):
+        archive.set_label(resource_id, name, f"label{index % 3}", kind == 2, ORIGIN)
+    elif kind in (4, 5):
+        data = f"attachment {index}".encode()
+        store_attachment(
+            node.storage, archive, (resource_id, name), 1024, data, ORIGIN, Revisions()
+        )
+    elif kind == 6 and level == PATIENT:
+        archive.set_protected(resource_id, name, index % 2 == 0, ORIGIN)
 
 
 DUMPS = {
@@ -124,6 +165,10 @@ DUMPS = {
     "live": "SELECT * FROM changes.live_resources ORDER BY id",
     "visibility": "SELECT * FROM changes.visibility",
     "files": "SELECT * FROM files.files ORDER BY uuid",
+    "metadata": "SELECT * FROM hierarchy.metadata ORDER BY resource_id, number",
+    "attachments": "SELECT * FROM hierarchy.attachments ORDER BY resource_id, content_type",
+    "labels": "SELECT * FROM hierarchy.labels ORDER BY resource_id, label",
+    "protected": "SELECT * FROM hierarchy.protected ORDER BY resource_id",
 }
 
 
