@@ -39,6 +39,7 @@ from api.routes.modalities import modalities_handlers
 from api.routes.peers import peers_handlers
 from api.routes.resources import resource_handlers
 from api.routes.system import chronicle_version, system_handlers
+from api.routes.tools import tools_handlers
 from api.routes.transfers import transfers_handlers
 from api.routes.upload import upload_handlers
 from api.security_headers import protect
@@ -86,6 +87,7 @@ def orthanc_route_handlers() -> list[Any]:
         *jobs_handlers,
         *exports_handlers,
         *find_handlers,
+        *tools_handlers,
         *transfers_handlers,
         *modalities_handlers,
         *peers_handlers,

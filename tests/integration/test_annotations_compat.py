@@ -171,3 +171,31 @@ def test_replays_orthanc(replayed: tuple[str, httpx.Client]) -> None:
         if difference is not None and not _differs_on_purpose(case["name"]):
             mismatches[case["name"]] = difference
     assert mismatches == {}
+
+
+STATELESS_TOOLS = {"/tools/generate-uid", "/tools/now", "/tools/now-local", "/plugins/foo"}
+SHAPES = {
+    "patient": re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    "uid": re.compile(r"[0-9]+(\.[0-9]+){4,}"),
+    "time": TIME,
+}
+
+
+def test_stateless_tools_answer_as_orthanc(server: ChronicleProcess) -> None:
+    """Status and shape of each answer (values are generated: a UID, a UUID, the time).
+    GET /plugins is [] (Orthanc lists its built-in explorer.js)."""
+    cases = [c for c in CAPTURED["cases"] if c["path"] in STATELESS_TOOLS]
+    assert len(cases) >= 12
+    with server.client() as client:
+        assert client.get("/plugins").json() == []
+        for case in cases:
+            url = case["path"] + ("?" + case["query"] if case["query"] else "")
+            answer = client.request(case["method"], url)
+            assert answer.status_code == case["status"], case["name"]
+            if case["status"] != 200:
+                assert not answer.content, case["name"]
+                continue
+            assert answer.headers["content-type"].startswith("text/plain")
+            shape = "time" if "now" in case["path"] else "uid"
+            shape = "patient" if case["query"] == "level=patient" else shape
+            assert SHAPES[shape].fullmatch(answer.text), (case["name"], answer.text)
