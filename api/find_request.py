@@ -33,6 +33,8 @@ RESPONSE_CONTENT = frozenset(
     }
 )
 EXPANDED = RESPONSE_CONTENT - {"Attachments", "IsProtected"}
+# Values Chronicle cannot answer yet: refused rather than silently left out.
+NOT_ANSWERED = frozenset({"Metadata", "Attachments", "IsProtected"})
 SOP_CLASS = "SOPClassUID"  # kept with each instance, but no main tag of the levels above
 BY_STUDY_UID = (Ordering("tag", "StudyInstanceUID"),)
 PARENT_FIELDS = {"ParentPatient": 0, "ParentStudy": 1, "ParentSeries": 2}
@@ -283,6 +285,11 @@ def _content(body: dict[str, Any]) -> frozenset[str]:
     unknown = [item for item in items if item not in RESPONSE_CONTENT | {"ID"}]
     if unknown:
         raise bad_request(f"Unsupported value in ResponseContent: {unknown[0]}")
+    missing = sorted(NOT_ANSWERED.intersection(items))
+    if missing:
+        raise OrthancError(
+            OrthancCode.NOT_IMPLEMENTED, f"ResponseContent {', '.join(missing)} is not implemented"
+        )
     return frozenset(items) - {"ID"}
 
 

@@ -67,6 +67,13 @@ def test_writes_show_in_changes_and_find(server: ChronicleProcess) -> None:
         labelled["LabelsConstraint"] = "None"
         assert client.post("/tools/find", json=labelled).json() == [second["ParentStudy"]]
         assert client.post("/tools/count-resources", json=labelled).json() == {"Count": 1}
+        chosen = {"Level": "Study", "Query": {}, "Labels": ["done"]}
+        chosen["ResponseContent"] = ["MainDicomTags", "Labels"]
+        [answer] = client.post("/tools/find", json=chosen).json()
+        assert set(answer) == {"ID", "Type", "MainDicomTags", "PatientMainDicomTags", "Labels"}
+        assert answer["Labels"] == ["done"]
+        chosen["ResponseContent"] = ["Metadata"]
+        assert client.post("/tools/find", json=chosen).status_code == 501
 
 
 def test_refused_writes_leave_nothing(server: ChronicleProcess) -> None:
