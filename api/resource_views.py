@@ -48,20 +48,18 @@ def expand_resources(
     counted = [r["id"] for r in rows if r["level"] == SERIES and r["expected_instances"]]
     indexes = hierarchy.series_indexes(conn, counted)
     labels = hierarchy.labels_of(conn, [row["id"] for row in rows])
-    bodies = [_expand(row, children, indexes, tag_format) for row in rows]
-    for row, body in zip(rows, bodies, strict=True):
-        body["Labels"] = labels.get(row["id"], [])  # Orthanc 1.12
-    return [dict(sorted(body.items())) for body in bodies]
+    return [_expand(row, children, indexes, labels, tag_format) for row in rows]
 
 
 def _expand(
     row: Row,
     children: dict[str, list[str]],
     indexes: dict[str, list[str | None]],
+    labels: dict[str, list[str]],
     tag_format: TagsFormat,
 ) -> dict[str, Any]:
     level = row["level"]
-    body: dict[str, Any] = {"ID": row["id"]}
+    body: dict[str, Any] = {"ID": row["id"], "Labels": labels.get(row["id"], [])}  # 1.12
     if level == INSTANCE:
         body["FileSize"] = row["file_size"]
         body["FileUuid"] = row["file_uuid"]

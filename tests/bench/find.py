@@ -39,16 +39,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
 
-from adapters.embedded_postgres import EmbeddedPostgres
-from adapters.event_store import event_store_env
-from domain.aggregates import Instance
-from domain.archive import Archive
 from domain.instance_record import InstanceRecord
 from tests.bench.common import (
     LOG_TAIL,
@@ -62,9 +57,8 @@ from tests.bench.common import (
     table,
 )
 from tests.bench.growth import (
-    ORIGIN,
     PER_SERIES,
-    PER_TRANSACTION,
+    fill,
     generated_record,
     template,
     wait_for_read_models,
@@ -152,25 +146,6 @@ def dicom_file(record: InstanceRecord) -> bytes:
 # ------------------------------------------------------------------------------------------
 # Loading
 # ------------------------------------------------------------------------------------------
-def fill(pgdata: Path, people: Sequence[Patient]) -> float:
-    """growth.fill with varied_record: appends every instance of `people` to the running
-    server's event store; returns the seconds it took."""
-    embedded = EmbeddedPostgres(pgdata)  # adopts the server's running PostgreSQL
-    archive = Archive(env=event_store_env(embedded.start()), group_commit=False)
-    base = template()
-    wanted = [(patient, index) for patient in people for index in range(PER_SERIES)]
-    began = time.perf_counter()
-    try:
-        for first in range(0, len(wanted), PER_TRANSACTION):
-            chunk = wanted[first : first + PER_TRANSACTION]
-            records = (varied_record(base, patient, index) for patient, index in chunk)
-            archive.save(*(Instance(**record.event_fields(ORIGIN)) for record in records))
-            print(f"  chronicle: appended {first + len(chunk):,}/{len(wanted):,}", file=sys.stderr)
-    finally:
-        archive.close()
-    return time.perf_counter() - began
-
-
 @dataclass
 class Upload:
     stored: int = 0
@@ -420,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.enter_context(chronicle)
         chronicle.start()
         servers: dict[str, Server] = {"chronicle": chronicle}
-        appended = fill(chronicle.data_dir / "pg", people)
+        appended = fill(chronicle.data_dir / "pg", people, varied_record)
         loaded.append(
             f"chronicle: {total:,} generated instances appended in {appended:.1f} s "
             f"({total / appended:,.0f}/s)"

@@ -109,8 +109,14 @@ def generated_record(base: InstanceRecord, patient: int, index: int) -> Instance
     )
 
 
-def fill(pgdata: Path, patients: Sequence[int]) -> float:
-    """Appends the generated patients' instances; returns the seconds it took."""
+def fill(
+    pgdata: Path,
+    patients: Sequence[Any],
+    record: Callable[[InstanceRecord, Any, int], InstanceRecord] | None = None,
+) -> float:
+    """Appends the generated patients' instances (`record(template, patient, index)`, by
+    default generated_record); returns the seconds it took."""
+    make = record or generated_record
     embedded = EmbeddedPostgres(pgdata)  # adopts the server's running PostgreSQL
     archive = Archive(env=event_store_env(embedded.start()), group_commit=False)
     base = template()
@@ -119,7 +125,7 @@ def fill(pgdata: Path, patients: Sequence[int]) -> float:
     try:
         for first in range(0, len(wanted), PER_TRANSACTION):
             chunk = wanted[first : first + PER_TRANSACTION]
-            records = (generated_record(base, patient, index) for patient, index in chunk)
+            records = (make(base, patient, index) for patient, index in chunk)
             archive.save(*(Instance(**record.event_fields(ORIGIN)) for record in records))
             print(f"  appended {first + len(chunk):,}/{len(wanted):,}", file=sys.stderr)
     finally:

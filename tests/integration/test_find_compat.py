@@ -9,7 +9,6 @@ capture waited for stability) and the documented differences below.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.capture_scripts import capture_script
 from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess
 
@@ -59,16 +59,6 @@ ONE_CHARACTER = {
 EMPTY_VALUES_NOT_KEPT = {"absent_Instance_ContentDate_-20200101"}
 
 
-def _load_capture_find() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "orthanc_capture_find", FIXTURES / "capture_find.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterator[httpx.Client]:
     url = fresh_database(postgres, "chronicle_find_compat")
@@ -76,7 +66,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterator
     process.start()
     try:
         with process.client() as client:
-            files = dict(_load_capture_find().dataset())
+            files = dict(capture_script("capture_find").dataset())
             for name in CAPTURED["dataset"]:
                 answer = client.post("/instances", content=files[name])
                 assert answer.status_code == CAPTURED["uploads"][name]["status"], name

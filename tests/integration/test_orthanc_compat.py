@@ -18,7 +18,6 @@ Where Chronicle differs from Orthanc 1.10.1 on purpose, the tests assert Chronic
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
 import json
 import os
@@ -35,6 +34,7 @@ import pyorthanc
 import pytest
 
 from api.dicom_dictionary import private_dictionary
+from tests.support.capture_scripts import capture_script
 from tests.support.corpus import corpus_dir as shared_corpus
 from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess
@@ -56,16 +56,7 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 POLL_TIMEOUT = 30.0
 
 
-def _load_capture_module() -> Any:
-    """capture.py's DICOM builders (make_dicom, synthetic_patient, zip_bytes, uid, ...)."""
-    spec = importlib.util.spec_from_file_location("orthanc_capture", FIXTURES / "capture.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-capture = _load_capture_module()
+capture = capture_script("capture")  # make_dicom, synthetic_patient, zip_bytes, uid, ...
 uid = capture.uid
 
 
