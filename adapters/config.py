@@ -102,10 +102,21 @@ class Settings:
     default_private_creator: str = ""
     # [CheckRevisions]: writing an existing metadata or attachment needs its ETag in If-Match
     check_revisions: bool = False
+    # [RestApiWriteToFileSystemEnabled]: POST /instances/{id}/export writes on this machine
+    rest_api_write_to_file_system_enabled: bool = False
+    metrics_enabled: bool = True  # [MetricsEnabled]: /tools/metrics-prometheus reports
+    storage_compression: bool = False  # [StorageCompression]: new DICOM files zlib-compressed
     # [UserMetadata] name -> number (1024-65535); [UserContentType] name -> number or
     # [number, MIME type], for user attachments
     user_metadata: dict[str, Any] = attrs.field(factory=dict)
     user_content_type: dict[str, Any] = attrs.field(factory=dict)
+    # Storage quotas (adapters/recycling.py), 0: no limit. [MaximumStorageSize] in MB (the
+    # stored bytes of every file: DICOM files and user attachments, compressed as stored),
+    # [MaximumPatientCount]; [MaximumStorageMode] "Recycle" deletes the least recently stored
+    # unprotected patients to make room, "Reject" refuses the new instance.
+    maximum_storage_size: int = 0
+    maximum_patient_count: int = 0
+    maximum_storage_mode: str = "Recycle"
 
     @property
     def storage_dir(self) -> Path:
@@ -126,6 +137,14 @@ class Settings:
             max_elements=self.max_dicom_elements,
             max_depth=self.max_sequence_depth,
         )
+
+    @property
+    def maximum_storage_bytes(self) -> int:
+        return self.maximum_storage_size * 1024 * 1024
+
+    @property
+    def storage_limited(self) -> bool:
+        return self.maximum_storage_size > 0 or self.maximum_patient_count > 0
 
 
 class ConfigError(ValueError):
@@ -192,9 +211,18 @@ _FIELD_TYPES: dict[str, type] = {
     "dictionary": dict,
     "default_private_creator": str,
     "check_revisions": bool,
+    "rest_api_write_to_file_system_enabled": bool,
+    "metrics_enabled": bool,
+    "storage_compression": bool,
     "user_metadata": dict,
     "user_content_type": dict,
+    "maximum_storage_size": int,
+    "maximum_patient_count": int,
+    "maximum_storage_mode": str,
 }
+# Counts that must be whole numbers, 0 or more: neither a fraction nor true/false passes.
+_COUNTS = {"maximum_storage_size", "maximum_patient_count"}
+STORAGE_MODES = ("Recycle", "Reject")
 
 # Orthanc option -> (Chronicle field, converter). Options absent here are reported as unsupported.
 _ORTHANC_OPTIONS: dict[str, str] = {
@@ -241,12 +269,18 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "Dictionary": "dictionary",
     "DefaultPrivateCreator": "default_private_creator",
     "CheckRevisions": "check_revisions",
+    "RestApiWriteToFileSystemEnabled": "rest_api_write_to_file_system_enabled",
+    "MetricsEnabled": "metrics_enabled",
+    "StorageCompression": "storage_compression",
     "UserMetadata": "user_metadata",
     "UserContentType": "user_content_type",
+    "MaximumStorageSize": "maximum_storage_size",
+    "MaximumPatientCount": "maximum_patient_count",
+    "MaximumStorageMode": "maximum_storage_mode",
 }
 # Orthanc options that are accepted silently because Chronicle's behaviour already matches them
 # (RemoteAccessAllowed is handled below: it asks to listen beyond loopback).
-_ORTHANC_IGNORED = {"IndexDirectory", "StorageCompression", "Plugins", "RemoteAccessAllowed"}
+_ORTHANC_IGNORED = {"IndexDirectory", "Plugins", "RemoteAccessAllowed"}
 
 
 def _validated(settings: Settings) -> Settings:
@@ -279,6 +313,14 @@ def _validated(settings: Settings) -> Settings:
         AnnotationNames.configured(settings.user_metadata, settings.user_content_type)
     except BadNames as exc:
         raise ConfigError(f"UserMetadata/UserContentType: {exc}") from None
+    for count in sorted(_COUNTS):
+        value = getattr(settings, count)
+        if value < 0:
+            raise ConfigError(f"{_option_name(count)}: 0 or more (0: no limit), not {value}")
+    if settings.maximum_storage_mode not in STORAGE_MODES:
+        raise ConfigError(
+            f'MaximumStorageMode: "Recycle" or "Reject", not {settings.maximum_storage_mode!r}'
+        )
     if settings.dicom_pre_association_timeout <= 0:
         raise ConfigError("dicom_pre_association_timeout: a number of seconds above 0")
     try:
@@ -290,6 +332,12 @@ def _validated(settings: Settings) -> Settings:
     except (ValueError, UnknownDicomTag) as error:
         raise ConfigError(f"Dictionary: {error}") from None
     return settings
+
+
+def _option_name(field: str) -> str:
+    """The Orthanc option of a setting, with the setting's own name, for error messages."""
+    option = next((key for key, value in _ORTHANC_OPTIONS.items() if value == field), None)
+    return f"{option} ({field})" if option else field
 
 
 def _check_file(option: str, path: str) -> None:
@@ -369,6 +417,8 @@ def _coerce(name: str, value: Any) -> Any:
     if name not in _FIELD_TYPES:
         raise ConfigError(f"unknown setting {name!r}")
     kind = _FIELD_TYPES[name]
+    if name in _COUNTS:
+        return _whole_number(name, value)
     if kind in (dict, list):
         if isinstance(value, str):
             value = _parse_json_value(name, value)
@@ -383,6 +433,18 @@ def _coerce(name: str, value: Any) -> Any:
         return kind(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: invalid value {value!r}") from exc
+
+
+def _whole_number(name: str, value: Any) -> int:
+    """An integer as JSON or TOML write it, or its digits in a string (an environment
+    variable, a flag); Orthanc would silently fall back to 0 (no limit) on anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+        return int(value)
+    raise ConfigError(
+        f"{_option_name(name)}: a whole number, 0 or more (0: no limit), not {value!r}"
+    )
 
 
 def _parse_json_value(name: str, text: str) -> Any:

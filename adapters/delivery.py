@@ -72,6 +72,7 @@ class Delivered:
     patient_id: str
     identifiers: dict[str, str]
     file_uuid: str
+    file_compression: str | None = None  # how the file is stored (None: as it is)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Delivered:
@@ -83,6 +84,7 @@ class Delivered:
             row["patient_id"],
             row["identifiers"],
             row["file_uuid"],
+            row.get("file_compression"),
         )
 
 
@@ -141,7 +143,7 @@ def deliver(
     sender: Sender,
     configuration: dict[str, Any],
     instances: list[Delivered],
-    read_file: Callable[[str], bytes],
+    read_file: Callable[[str, str | None], bytes],
     audit: DeliveryAudit,
     **options: Any,
 ) -> list[str]:
@@ -157,7 +159,7 @@ def deliver(
 
     def file_items() -> Iterable[tuple[str, bytes]]:
         for instance in instances:
-            yield instance.instance_id, read_file(instance.file_uuid)
+            yield instance.instance_id, read_file(instance.file_uuid, instance.file_compression)
 
     try:
         sender.store(configuration, file_items(), on_result, **options)

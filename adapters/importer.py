@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 
 from adapters.ingest import Ingestor
+from adapters.recycling import StorageFull
 from domain.archive import StoreStatus
 from domain.dicom_files import InvalidDicomFile
 from domain.origin import Origin
@@ -59,6 +60,9 @@ def _import_file(ingestor: Ingestor, path: Path, origin: Origin, summary: Import
         result = ingestor.ingest(data, origin)
     except InvalidDicomFile as exc:
         summary.rejected.append((str(path), str(exc)))
+        return
+    except StorageFull as full:
+        summary.rejected.append((str(path), f"storage full: {full.details}"))
         return
     if result.status is StoreStatus.ALREADY_STORED:
         summary.duplicates += 1

@@ -5,13 +5,17 @@ Used by every way in: REST upload, C-STORE, folder import.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 from adapters import stage_timing
+from adapters.compression import ZLIB_WITH_SIZE
+from adapters.recycling import Recycler
 from adapters.storage import StorageArea
-from domain.archive import Archive, StoreStatus
+from domain.archive import Archive, StoreOutcome, StoreStatus
 from domain.dicom_structure import DEFAULT_BOUNDS, InputBounds
-from domain.instance_record import read_received
+from domain.instance_record import InstanceRecord, read_received
 from domain.origin import Origin
 
 
@@ -31,25 +35,33 @@ class Ingestor:
         archive: Archive,
         storage: StorageArea,
         overwrite: bool = False,
-        default_encoding: str = "Latin1",
+        default_encoding: Callable[[], str] = lambda: "Latin1",
         bounds: InputBounds = DEFAULT_BOUNDS,
+        recycler: Recycler | None = None,
+        compress: bool = False,
     ) -> None:
+        """`default_encoding`: the one to read files without SpecificCharacterSet with now
+        (REST may change it); `recycler`: the storage quotas' keeper, None when no limit is
+        configured; `compress`: files stored compressed (Orthanc's StorageCompression)."""
         self.archive = archive
         self.storage = storage
         self.overwrite = overwrite
         self.default_encoding = default_encoding
         self.bounds = bounds
+        self.recycler = recycler
+        self.compression = ZLIB_WITH_SIZE if compress else None
 
     def ingest(self, data: bytes, origin: Origin) -> IngestResult:
-        """Raises domain.dicom_files.InvalidDicomFile, leaving nothing behind."""
+        """Raises domain.dicom_files.InvalidDicomFile, or adapters.recycling.StorageFull when
+        the storage quota refuses the instance, leaving nothing behind."""
         with stage_timing.stage("parse"):
-            described = read_received(data, self.default_encoding, self.bounds)
+            described = read_received(data, self.default_encoding(), self.bounds)
         with stage_timing.stage("file"):
-            stored = self.storage.write(data)
+            stored = self.storage.write(data, self.compression)
         record = attrs.evolve(described, attachment=attrs.asdict(stored))
         try:
             with stage_timing.stage("append"):
-                outcome = self.archive.store(record, origin, self.overwrite)
+                outcome = self._store(record, origin)
         except BaseException:
             self._forget_unless_recorded(record.instance_id, stored.uuid)
             raise
@@ -63,6 +75,14 @@ class Ingestor:
             patient_id=record.patient_id,
             position=outcome.position,
         )
+
+    def _store(self, record: InstanceRecord, origin: Origin) -> StoreOutcome:
+        def store() -> StoreOutcome:
+            return self.archive.store(record, origin, self.overwrite)
+
+        if self.recycler is None:
+            return store()
+        return self.recycler.store(record, origin, self.overwrite, store)
 
     def _forget_unless_recorded(self, instance_id: str, file_uuid: str) -> None:
         """After a failed append, remove the file only if no committed event names it.

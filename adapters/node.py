@@ -21,11 +21,16 @@ from adapters.event_store import event_store_env
 from adapters.ingest import Ingestor
 from adapters.jobs.engine import JobEngine
 from adapters.leadership import Leadership
+from adapters.live_settings import LiveSettings, configured_values
+from adapters.log_levels import LogLevels
+from adapters.metrics import Metrics
 from adapters.node_directory import NodeDirectory
 from adapters.peer_client import PeerClient
 from adapters.processors.file_reaper import FileReaper
 from adapters.processors.job_dispatch import JobDispatcher
 from adapters.processors.stability import StabilityWatcher
+from adapters.reconstruct import Reconstructor
+from adapters.recycling import Quota, Recycler
 from adapters.remote_config import sync_configured_nodes
 from adapters.secret_store import PostgresSecretStore
 from adapters.storage import StorageArea
@@ -103,13 +108,21 @@ class ChronicleNode:
             raise
         self.storage = StorageArea(settings.storage_dir)
         self.nodes = NodeDirectory(self.db, self.secrets)
+        self.live = LiveSettings(self.db, settings)
+        self.log_levels = LogLevels()
+        self.metrics = Metrics(settings.metrics_enabled)
+        self.reconstructor = Reconstructor(
+            self.archive, self.storage, self.live, settings.input_bounds
+        )
         self.users = UserDirectory(self.db, self.secrets)
         self.ingestor = Ingestor(
             self.archive,
             self.storage,
             overwrite=settings.overwrite_instances,
-            default_encoding=settings.default_encoding,
+            default_encoding=lambda: self.live.default_encoding,
             bounds=settings.input_bounds,
+            recycler=self._recycler(),
+            compress=settings.storage_compression,
         )
         self.dicom_client = DicomClient.from_settings(settings)
         self.peer_client = PeerClient.from_settings(settings)
@@ -168,7 +181,9 @@ class ChronicleNode:
         self.consumers.catch_up_read_models()
         self.sync_remote_nodes()
         self.sync_registered_users()
+        self.sync_runtime_settings()
         self.sweep_orphans()
+        self.recycle_to_quota()
         self._ingest_lock = self.storage.ingesting()
         self._ingest_lock.__enter__()
         if workers:
@@ -214,6 +229,38 @@ class ChronicleNode:
         ]
         if any(position is not None for position in changed):
             self.consumers.catch_up_read_models(["configuration"])
+
+    def sync_runtime_settings(self) -> None:
+        """The configuration file's DefaultEncoding, AcceptedTransferSyntaxes and
+        UnknownSopClassAccepted, unless REST changed them since the file last did."""
+        origin = Origin(Channel.SYSTEM, user=CONFIGURATION)
+        changed = [
+            self.archive.configure_runtime_setting(name, value, origin)
+            for name, value in configured_values(self.settings).items()
+        ]
+        if any(position is not None for position in changed):
+            self.consumers.catch_up_read_models(["configuration"])
+        self.live.refresh()
+
+    def _recycler(self) -> Recycler | None:
+        """The keeper of the storage quotas, only when a limit is configured: without one,
+        ingest takes no lock and reads nothing more. Its wait is a bound method: it uses
+        self.wait_for, made below."""
+        quota = Quota.from_settings(self.settings)
+        if quota is None:
+            return None
+        log.info("%s", quota.describe())
+        return Recycler(quota, self.db, self.archive, self._wait_for_hierarchy)
+
+    def _wait_for_hierarchy(self, position: int | None) -> None:
+        self.wait_for(position, ("hierarchy",))
+
+    def recycle_to_quota(self) -> None:
+        """As Orthanc at start-up, in Recycle mode: the oldest unprotected patients go until
+        the archive fits limits lowered since it last ran."""
+        recycler = self.ingestor.recycler
+        if recycler is not None and recycler.recycle_at_start():
+            self.consumers.catch_up_read_models()
 
     def sweep_orphans(self) -> None:
         removed = self.storage.sweep(self._files_named_by_events)

@@ -18,14 +18,30 @@ from pathlib import Path
 
 import attrs
 
+from adapters import compression as compressions
+
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 @attrs.frozen
+class Compressed:
+    """How a compressed file is stored: its scheme, and the size and MD5 of the stored bytes
+    (Orthanc's "compressed size" and "compressed MD5")."""
+
+    type: str
+    size: int
+    md5: str
+
+
+@attrs.frozen
 class StoredFile:
+    """What events record of a file (attrs.asdict of it): `size` and `md5` are the data's,
+    `compression` None when the file holds the data as it is."""
+
     uuid: str
     size: int
     md5: str
+    compression: Compressed | None = None
 
 
 class StorageArea:
@@ -37,7 +53,17 @@ class StorageArea:
         self._lock_path.touch(exist_ok=True)
         self._known_directories: set[Path] = set()
 
-    def write(self, data: bytes) -> StoredFile:
+    def write(self, data: bytes, compression: str | None = None) -> StoredFile:
+        """Stores `data`, compressed as `compression` says (None: as it is)."""
+        stored = compressions.compress(data, compression)
+        written = self._write(stored)
+        if compression is None:
+            return written
+        digest = hashlib.md5(data).hexdigest()
+        packed = Compressed(compression, written.size, written.md5)
+        return StoredFile(written.uuid, len(data), digest, packed)
+
+    def _write(self, data: bytes) -> StoredFile:
         file_uuid = str(uuid.uuid4())
         final = self.path_of(file_uuid)
         temporary = self.tmp / file_uuid
@@ -60,8 +86,10 @@ class StorageArea:
                 _fsync_directory(level.parent)
         self._known_directories.add(directory)
 
-    def read(self, file_uuid: str) -> bytes:
-        return self.path_of(file_uuid).read_bytes()
+    def read(self, file_uuid: str, compression: str | None = None) -> bytes:
+        """The data of the file, decompressed as its event says it was stored (None: the
+        stored bytes as they are). Raises adapters.compression.CorruptedFile."""
+        return compressions.decompress(self.path_of(file_uuid).read_bytes(), compression)
 
     def remove(self, file_uuid: str) -> None:
         self.path_of(file_uuid).unlink(missing_ok=True)

@@ -27,17 +27,22 @@ from api.method_override import honour_method_override
 from api.operation_ids import operation_id
 from api.routes.access import access_handlers
 from api.routes.attachments import attachment_handlers
+from api.routes.bulk import bulk_handlers
 from api.routes.changes import changes_handlers
 from api.routes.consumers import consumers_handlers
 from api.routes.exports import exports_handlers
+from api.routes.file_export import file_export_handlers
 from api.routes.find import find_handlers
 from api.routes.instance_content import content_handlers
 from api.routes.jobs import jobs_handlers
 from api.routes.labels import label_handlers
 from api.routes.metadata import metadata_handlers
+from api.routes.metrics import metrics_handlers
 from api.routes.modalities import modalities_handlers
 from api.routes.peers import peers_handlers
+from api.routes.reconstruct import reconstruct_handlers
 from api.routes.resources import resource_handlers
+from api.routes.settings import settings_handlers
 from api.routes.system import chronicle_version, system_handlers
 from api.routes.tools import tools_handlers
 from api.routes.transfers import transfers_handlers
@@ -87,7 +92,12 @@ def orthanc_route_handlers() -> list[Any]:
         *jobs_handlers,
         *exports_handlers,
         *find_handlers,
+        *file_export_handlers,
+        *bulk_handlers,
+        *reconstruct_handlers(),
         *tools_handlers,
+        *settings_handlers,
+        *metrics_handlers,
         *transfers_handlers,
         *modalities_handlers,
         *peers_handlers,
@@ -107,6 +117,7 @@ def create_app(node: ChronicleNode) -> Litestar:
                 "db": parts.db,
                 "storage": parts.storage,
                 "settings": parts.settings,
+                "live": parts.live,
                 "upload_chunks": ChunkStore(),
             }
         ),

@@ -9,6 +9,7 @@ import psycopg
 from litestar import Request
 
 from adapters.config import Settings
+from adapters.live_settings import LiveSettings
 from adapters.storage import StorageArea
 from domain.origin import Channel, Origin
 
@@ -16,6 +17,12 @@ from domain.origin import Channel, Origin
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def live_settings_of(request: Request) -> LiveSettings:
+    """The settings REST may change while the server runs (the default encoding…)."""
+    live: LiveSettings = request.app.state.live
+    return live
 
 
 def storage_of(request: Request) -> StorageArea:

@@ -21,9 +21,13 @@ from adapters.delivery import Senders
 from adapters.dicom.scu import DicomClient
 from adapters.ingest import Ingestor
 from adapters.jobs.engine import JobEngine
+from adapters.live_settings import LiveSettings
+from adapters.log_levels import LogLevels
+from adapters.metrics import Metrics
 from adapters.node import ChronicleNode, ReadModelWaiter
 from adapters.node_directory import NodeDirectory
 from adapters.peer_client import PeerClient
+from adapters.reconstruct import Reconstructor
 from adapters.storage import StorageArea
 from adapters.user_directory import UserDirectory
 from domain.archive import Archive
@@ -44,6 +48,10 @@ class ApiParts:
     db: Database
     storage: StorageArea
     users: UserDirectory
+    live: LiveSettings
+    log_levels: LogLevels
+    metrics: Metrics
+    reconstructor: Reconstructor
 
     @classmethod
     def of(cls, node: ChronicleNode) -> ApiParts:
@@ -61,6 +69,10 @@ class ApiParts:
             db=node.db,
             storage=node.storage,
             users=node.users,
+            live=node.live,
+            log_levels=node.log_levels,
+            metrics=node.metrics,
+            reconstructor=node.reconstructor,
         )
 
     def dependencies(self) -> dict[str, Provide]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request
 from pydicom import Dataset
 
+from adapters.compression import CorruptedFile
 from api.context import storage_of
 from api.errors import OrthancCode, OrthancError
 from domain.dicom_files import parse_dataset, read_dicom
@@ -13,12 +14,15 @@ from projections.hierarchy.queries import Row
 
 
 def read_bytes(request: Request, instance: Row) -> bytes:
+    """The instance's DICOM file, decompressed if it is stored compressed."""
     try:
-        return storage_of(request).read(instance["file_uuid"])
+        return storage_of(request).read(instance["file_uuid"], instance.get("file_compression"))
     except FileNotFoundError:
         raise OrthancError(
             OrthancCode.INEXISTENT_FILE, f"The file of instance {instance['id']} is missing"
         ) from None
+    except CorruptedFile as error:
+        raise OrthancError(OrthancCode.CORRUPTED_FILE, str(error)) from None
 
 
 def read_dataset(request: Request, instance: Row) -> Dataset:

@@ -17,7 +17,7 @@ from projections.hierarchy import matching
 from projections.hierarchy.matching import Constraint, Ordering, ResourceQuery
 
 LABELS_MODES = ("All", "Any", "None")
-# Orthanc 1.12.5's ResponseContent values; without it, Expand says "all but Attachments".
+# Orthanc 1.12.5's ResponseContent values.
 RESPONSE_CONTENT = frozenset(
     {
         "MainDicomTags",
@@ -32,9 +32,8 @@ RESPONSE_CONTENT = frozenset(
         "RequestedTags",
     }
 )
-EXPANDED = RESPONSE_CONTENT - {"Attachments", "IsProtected"}
-# Values Chronicle cannot answer yet: refused rather than silently left out.
-NOT_ANSWERED = frozenset({"Metadata", "Attachments", "IsProtected"})
+# Expand is 1.12's legacy content: the expanded resource, without the whole Metadata map.
+EXPANDED = RESPONSE_CONTENT - {"Attachments", "IsProtected", "Metadata"}
 SOP_CLASS = "SOPClassUID"  # kept with each instance, but no main tag of the levels above
 BY_STUDY_UID = (Ordering("tag", "StudyInstanceUID"),)
 PARENT_FIELDS = {"ParentPatient": 0, "ParentStudy": 1, "ParentSeries": 2}
@@ -285,11 +284,6 @@ def _content(body: dict[str, Any]) -> frozenset[str]:
     unknown = [item for item in items if item not in RESPONSE_CONTENT | {"ID"}]
     if unknown:
         raise bad_request(f"Unsupported value in ResponseContent: {unknown[0]}")
-    missing = sorted(NOT_ANSWERED.intersection(items))
-    if missing:
-        raise OrthancError(
-            OrthancCode.NOT_IMPLEMENTED, f"ResponseContent {', '.join(missing)} is not implemented"
-        )
     return frozenset(items) - {"ID"}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from api.dicom_json import TagsFormat
 from api.errors import OrthancCode, OrthancError
 
@@ -78,6 +80,35 @@ def tags_format(
         return TagsFormat.SHORT
     if flag(full):
         return TagsFormat.FULL
+    return default
+
+
+def boolean_body(body: bytes) -> bool:
+    """A text body Orthanc reads as a Boolean: 1, 0, true or false."""
+    text = body.decode("utf-8", "replace").strip().lower()
+    if text not in ("0", "1", "true", "false"):
+        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "Boolean value expected")
+    return text in ("1", "true")
+
+
+def json_boolean(body: dict[str, Any], key: str) -> bool:
+    """Orthanc's SerializationToolbox::ReadBoolean: the field must be there, true or false."""
+    value = body.get(key)
+    if not isinstance(value, bool):
+        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, f"Boolean value expected in field: {key}")
+    return value
+
+
+def json_tags_format(body: dict[str, Any], default: TagsFormat) -> TagsFormat:
+    """Orthanc's GetDicomFormat for a JSON body: the first of Simplify, Short and Full that is
+    true wins; each one present is checked to be a Boolean until one is true."""
+    for key, tag_format in (
+        ("Simplify", TagsFormat.SIMPLIFIED),
+        ("Short", TagsFormat.SHORT),
+        ("Full", TagsFormat.FULL),
+    ):
+        if key in body and json_boolean(body, key):
+            return tag_format
     return default
 
 

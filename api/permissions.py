@@ -57,10 +57,15 @@ RULES: tuple[Rule, ...] = (
             "/instances/**",
         )
     ),
-    # Searching the archive is reading it.
+    # Searching the archive is reading it, and so is describing many of its resources at once.
     *(
         Rule(POST, path, _EVERYONE)
-        for path in ("/tools/find", "/tools/count-resources", "/tools/lookup")
+        for path in (
+            "/tools/find",
+            "/tools/count-resources",
+            "/tools/lookup",
+            "/tools/bulk-content",
+        )
     ),
     # Who may log in, and how: admins only, even to read.
     Rule(READ, "/tools/tokens", _ADMINS),

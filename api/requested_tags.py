@@ -13,7 +13,7 @@ import psycopg
 from litestar import Request
 from pydicom.datadict import keyword_dict
 
-from api.context import settings_of
+from api.context import live_settings_of, settings_of
 from api.dicom_dictionary import private_dictionary
 from api.dicom_files import read_header
 from api.dicom_json import TagsFormat, full_tags, shorten, simplify
@@ -133,7 +133,7 @@ def _from_file(
         return {}
     tags = full_tags(
         read_header(request, instance),
-        default_encoding=settings_of(request).default_encoding,
+        default_encoding=live_settings_of(request).default_encoding,
         private_dictionary=private_dictionary(settings_of(request).dictionary),
     )
     return {tag: tags[format_tag(tag)] for tag in missing if format_tag(tag) in tags}

@@ -22,6 +22,7 @@ from domain.identity import (
     instance_aggregate_id,
     remote_node_aggregate_id,
     resource_aggregate_id,
+    runtime_setting_aggregate_id,
     token_aggregate_id,
     user_aggregate_id,
 )
@@ -35,16 +36,26 @@ def _expected_instances_unknown(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def _stored_uncompressed(state: dict[str, Any]) -> dict[str, Any]:
+    """Files recorded before compression existed hold their data as it is."""
+    state["attachment"] = {**state["attachment"], "compression": None}
+    return state
+
+
 class Instance(Aggregate):
     """One SOP instance, across every time it was stored and deleted."""
 
+    attachment_uuid: str  # the file of its DICOM data now
+
     class Stored(Aggregate.Created):
-        class_version = 2
+        class_version = 3
         instance_id: str
         series_id: str
         study_id: str
         patient_id: str
-        attachment: dict[str, Any]  # uuid, size, md5 of the file in the storage area
+        # uuid, size, md5 of the file in the storage area (size and md5: of the DICOM data);
+        # since v3 its compression: None, or how it is stored (type, size, md5 of the bytes)
+        attachment: dict[str, Any]
         # transfer syntax, SOP class, IndexInSeries, PixelDataOffset; since v2 the number of
         # instances the series expects by this instance's tags (None: they do not say)
         dicom: dict[str, Any]
@@ -53,11 +64,12 @@ class Instance(Aggregate):
         origin: OriginFields
 
         upcast_v1_v2 = staticmethod(_expected_instances_unknown)
+        upcast_v2_v3 = staticmethod(_stored_uncompressed)
 
     class StoredAgain(Aggregate.Event):
         """Stored after a delete, or over the live copy when overwriting is configured."""
 
-        class_version = 2
+        class_version = 3
         instance_id: str
         series_id: str
         study_id: str
@@ -70,6 +82,34 @@ class Instance(Aggregate):
         replaced_attachment: str | None  # the file overwritten, None after a delete
 
         upcast_v1_v2 = staticmethod(_expected_instances_unknown)
+        upcast_v2_v3 = staticmethod(_stored_uncompressed)
+
+    class FileCompressionChanged(Aggregate.Event):
+        """The instance's DICOM file was rewritten compressed (or uncompressed): same data, a
+        new file; the replaced one is removed once this is committed."""
+
+        class_version = 1
+        instance_id: str
+        series_id: str
+        study_id: str
+        patient_id: str
+        attachment: dict[str, Any]  # the new file, as Stored's (v3)
+        replaced_attachment: str
+        origin: OriginFields
+
+    class Reconstructed(Aggregate.Event):
+        """The file was read again (/reconstruct): its tags and DICOM facts as they read now
+        (another DefaultEncoding, a newer parser). Not an Orthanc change: none is logged."""
+
+        class_version = 1
+        instance_id: str
+        series_id: str
+        study_id: str
+        patient_id: str
+        dicom: dict[str, Any]
+        tags: dict[str, dict[str, str]]
+        indexed: dict[str, str]
+        origin: OriginFields
 
     class Deleted(Aggregate.Event):
         class_version = 1
@@ -98,6 +138,7 @@ class Instance(Aggregate):
         origin: OriginFields,
     ) -> None:
         self._remember(instance_id, series_id, study_id, patient_id, attachment)
+        self.description = (dicom, tags, indexed)
 
     @event(StoredAgain)
     def store_again(
@@ -114,6 +155,7 @@ class Instance(Aggregate):
         replaced_attachment: str | None,
     ) -> None:
         self._remember(instance_id, series_id, study_id, patient_id, attachment)
+        self.description = (dicom, tags, indexed)
 
     @event(Deleted)
     def _deleted(
@@ -126,6 +168,66 @@ class Instance(Aggregate):
         origin: OriginFields,
     ) -> None:
         self.live = False
+
+    def change_file_compression(self, attachment: dict[str, Any], origin: OriginFields) -> None:
+        self._file_compression_changed(
+            instance_id=self.instance_id,
+            series_id=self.series_id,
+            study_id=self.study_id,
+            patient_id=self.patient_id,
+            attachment=attachment,
+            replaced_attachment=self.attachment_uuid,
+            origin=origin,
+        )
+
+    @event(FileCompressionChanged)
+    def _file_compression_changed(
+        self,
+        instance_id: str,
+        series_id: str,
+        study_id: str,
+        patient_id: str,
+        attachment: dict[str, Any],
+        replaced_attachment: str,
+        origin: OriginFields,
+    ) -> None:
+        self.attachment_uuid = attachment["uuid"]
+
+    def reconstruct(
+        self,
+        dicom: dict[str, Any],
+        tags: dict[str, dict[str, str]],
+        indexed: dict[str, str],
+        origin: OriginFields,
+    ) -> bool:
+        """Records the description read again from the file; False if it is the same."""
+        if (dicom, tags, indexed) == self.description:
+            return False
+        self._reconstructed(
+            instance_id=self.instance_id,
+            series_id=self.series_id,
+            study_id=self.study_id,
+            patient_id=self.patient_id,
+            dicom=dicom,
+            tags=tags,
+            indexed=indexed,
+            origin=origin,
+        )
+        return True
+
+    @event(Reconstructed)
+    def _reconstructed(
+        self,
+        instance_id: str,
+        series_id: str,
+        study_id: str,
+        patient_id: str,
+        dicom: dict[str, Any],
+        tags: dict[str, dict[str, str]],
+        indexed: dict[str, str],
+        origin: OriginFields,
+    ) -> None:
+        self.description = (dicom, tags, indexed)
 
     def delete(self, origin: OriginFields) -> None:
         self._deleted(
@@ -149,7 +251,7 @@ class Instance(Aggregate):
         self.series_id = series_id
         self.study_id = study_id
         self.patient_id = patient_id
-        self.attachment_uuid: str = attachment["uuid"]
+        self.attachment_uuid = attachment["uuid"]
         self.live = True
 
 
@@ -196,13 +298,20 @@ class Resource(Aggregate):
         origin: OriginFields
 
     class AttachmentSet(Aggregate.Event):
-        class_version = 1
+        """Also what compressing or uncompressing an attachment records: the same data in a
+        new file (Orthanc logs it as any other write of the attachment)."""
+
+        class_version = 2
         resource_id: str
         level: str
         content_type: int  # Orthanc's content type (user attachments: 1024 to 65535)
-        attachment: dict[str, Any]  # uuid, size, md5 of the file in the storage area
+        # uuid, size, md5 of the file in the storage area, and (v2) its compression, as
+        # Instance.Stored's attachment
+        attachment: dict[str, Any]
         replaced: str | None  # the file of the attachment it replaces
         origin: OriginFields
+
+        upcast_v1_v2 = staticmethod(_stored_uncompressed)
 
     class AttachmentRemoved(Aggregate.Event):
         class_version = 1
@@ -907,3 +1016,51 @@ def event_classes(aggregate: type[Aggregate]) -> list[type[Aggregate.Event]]:
 
 
 GENERATED_EVENT_CLASSES = frozenset({"Event", "Created"})
+
+
+class RuntimeSetting(Aggregate):
+    """A setting Orthanc lets REST change while it runs (DefaultEncoding,
+    AcceptedTransferSyntaxes, UnknownSopClassAccepted), shared by every process.
+
+    Defined by the first change through REST: until then each process applies its
+    configuration file's value, and nothing is recorded. `source` says who set a value
+    ("configuration" at a start, or "rest"); `configured` is the value the configuration file
+    last gave, so that a start with an unchanged file keeps a value set through REST, and a
+    start with an edited one applies the file's.
+    """
+
+    class Defined(Aggregate.Created):
+        class_version = 1
+        name: str
+        value: Any
+        configured: Any
+        source: str
+        origin: OriginFields
+
+    class Changed(Aggregate.Event):
+        class_version = 1
+        name: str
+        value: Any
+        source: str
+        origin: OriginFields
+
+    @staticmethod
+    def create_id(name: str, **_: Any) -> UUID:
+        return runtime_setting_aggregate_id(name)
+
+    @event(Defined)
+    def __init__(
+        self, name: str, value: Any, configured: Any, source: str, origin: OriginFields
+    ) -> None:
+        self.name = name
+        self.value = value
+        self.configured = configured
+
+    @event(Changed)
+    def _changed(self, name: str, value: Any, source: str, origin: OriginFields) -> None:
+        self.value = value
+        if source == "configuration":
+            self.configured = value
+
+    def change(self, value: Any, source: str, origin: OriginFields) -> None:
+        self._changed(name=self.name, value=value, source=source, origin=origin)

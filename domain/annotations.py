@@ -116,6 +116,26 @@ class AnnotationCommands(CommandContext):
         return Written(self._append(resource), resource.attachments[content_type][1])
 
     @retry_on_conflict
+    def change_attachment_compression(
+        self,
+        resource_id: str,
+        content_type: int,
+        source: str,
+        attachment: dict[str, Any],
+        origin: Origin,
+    ) -> Written:
+        """The attachment's data, rewritten from its file `source` into the file `attachment`
+        (uuid, size, md5, compression) already durable in the storage area. Raises
+        RevisionMismatch when the attachment no longer is in `source` (written meanwhile)."""
+        resource = self.annotated(resource_id)
+        if resource is None or content_type not in resource.attachments:
+            raise NoSuchItem(f"no attachment {content_type}")
+        if resource.attachments[content_type][0] != source:
+            raise RevisionMismatch(f"attachment {content_type} was written meanwhile")
+        resource.set_attachment(content_type, attachment, origin.to_dict())
+        return Written(self._append(resource), resource.attachments[content_type][1])
+
+    @retry_on_conflict
     def remove_attachment(
         self,
         resource_id: str,

@@ -12,7 +12,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, proje
 from eventsourcing.persistence import IntegrityError, Recording
 
 from domain.aggregates import ChangesLog, Instance
-from domain.annotations import AnnotationCommands
+from domain.annotations import AnnotationCommands, RevisionMismatch
 from domain.commands import existing
 from domain.conflicts import retry_on_conflict
 from domain.credentials import SecretStore, TransactionStep
@@ -22,6 +22,7 @@ from domain.identity import instance_aggregate_id
 from domain.jobs import JobCommands
 from domain.origin import Channel, Origin
 from domain.remote_nodes import RemoteNodeCommands
+from domain.runtime_settings import RuntimeSettingCommands
 from domain.tokens import TokenCommands
 from domain.users import UserCommands
 
@@ -78,6 +79,7 @@ class Archive(
     RemoteNodeCommands,
     UserCommands,
     TokenCommands,
+    RuntimeSettingCommands,
     JobCommands,
     ExportCommands,
     AnnotationCommands,
@@ -142,6 +144,39 @@ class Archive(
         if not pending:
             return None
         return self._append(*pending, *self.forgotten(vanishing, origin))
+
+    @retry_on_conflict
+    def change_file_compression(
+        self, instance_id: str, source: str, attachment: dict[str, Any], origin: Origin
+    ) -> int:
+        """The instance's DICOM data, rewritten from its file `source` into the file
+        `attachment` (uuid, size, md5, compression) already durable in the storage area.
+        Raises UnknownInstance when it is not stored, RevisionMismatch when it no longer is
+        in `source` (stored again meanwhile)."""
+        instance = self._live_instance(instance_id)
+        if instance is None:
+            raise UnknownInstance(instance_id)
+        if instance.attachment_uuid != source:
+            raise RevisionMismatch(f"instance {instance_id} was stored again meanwhile")
+        instance.change_file_compression(attachment, origin.to_dict())
+        return self._append(instance)
+
+    @retry_on_conflict
+    def reconstruct_instances(
+        self, records: Sequence[InstanceRecord], origin: Origin
+    ) -> int | None:
+        """Records, in one transaction, each live instance's description as its file reads
+        now (the records' identifiers name the instances); None if none changed."""
+        live = {i.instance_id: i for i in self._live_instances([r.instance_id for r in records])}
+        changed = [
+            live[record.instance_id]
+            for record in records
+            if record.instance_id in live
+            and live[record.instance_id].reconstruct(
+                record.dicom, record.tags, record.indexed, origin.to_dict()
+            )
+        ]
+        return self._append(*changed) if changed else None
 
     def attachment_of(self, instance_id: str) -> str | None:
         """The file the log says the instance has now, if it is stored."""

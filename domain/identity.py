@@ -29,5 +29,9 @@ def token_aggregate_id(token_id: str) -> UUID:
     return uuid5(_NAMESPACE, "token:" + token_id)
 
 
+def runtime_setting_aggregate_id(name: str) -> UUID:
+    return uuid5(_NAMESPACE, "setting:" + name)
+
+
 CHANGES_LOG_ID = uuid5(_NAMESPACE, "changes-log")
 EXPORTS_LOG_ID = uuid5(_NAMESPACE, "exports-log")

@@ -200,6 +200,7 @@ class InstanceToSend:
     sop_class_uid: str
     transfer_syntax: str
     identifiers: dict[str, str]
+    file_compression: str | None = None  # how the file is stored (None: as it is)
 
 
 def retrieve_level(identifier: Dataset) -> int:
@@ -238,4 +239,5 @@ def _instance(row: dict[str, Any]) -> InstanceToSend:
         sop_class_uid=row["sop_class_uid"] or "",
         transfer_syntax=row["transfer_syntax"] or "",
         identifiers=row["identifiers"],
+        file_compression=row.get("file_compression"),
     )

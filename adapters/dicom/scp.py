@@ -12,18 +12,16 @@ No patient data is logged: pynetdicom's identifier logging is turned off.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 from pydicom.uid import (
-    AllTransferSyntaxes,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -48,10 +46,12 @@ from adapters.dicom import find, reactor, scp_retrieve
 from adapters.dicom.listener import GatedAssociationServer, PendingConnections, PendingLimits
 from adapters.dicom.sockets import set_nodelay
 from adapters.dicom.tls import DicomTls
+from adapters.recycling import StorageFull
 from domain.dicom_files import InvalidDicomFile
 from domain.dicom_text import parse_encoding
 from domain.origin import Channel, Origin
 from domain.remote_nodes import MODALITY
+from domain.runtime_settings import matching_transfer_syntaxes
 from projections.configuration.queries import list_nodes
 
 if TYPE_CHECKING:
@@ -217,14 +217,10 @@ PREFERRED_SYNTAXES = (
 )
 
 
-def accepted_transfer_syntaxes(patterns: list[str]) -> list[str]:
+def accepted_transfer_syntaxes(patterns: Sequence[str]) -> list[str]:
     """The transfer syntaxes pydicom knows that match the configured UIDs or '*' patterns,
     in the order of preference Orthanc accepts them in."""
-    matching = [
-        str(uid)
-        for uid in AllTransferSyntaxes
-        if any(fnmatch.fnmatchcase(str(uid), p.strip()) for p in patterns)
-    ]
+    matching = matching_transfer_syntaxes(patterns)
     preferred = [str(uid) for uid in PREFERRED_SYNTAXES]
     return sorted(
         matching, key=lambda uid: preferred.index(uid) if uid in preferred else len(preferred)
@@ -275,8 +271,8 @@ class DicomServer:
         self.shared_port = shared_port
         self.settings = node.settings
         self.policy = ModalityPolicy(node)
-        self.syntaxes = accepted_transfer_syntaxes(self.settings.accepted_transfer_syntaxes)
-        self.contexts = service_contexts(self.syntaxes)
+        self.live = node.live
+        self._contexts_of: dict[tuple[str, ...], dict[str, list[PresentationContext]]] = {}
         self._server: Any = None
 
     @property
@@ -286,7 +282,8 @@ class DicomServer:
 
     def _ae(self) -> AE:
         ae = AE(ae_title=self.settings.dicom_aet)
-        ae.supported_contexts = [cx for contexts in self.contexts.values() for cx in contexts]
+        syntaxes = self.live.accepted_transfer_syntaxes
+        ae.supported_contexts = [cx for cxs in self._contexts(syntaxes).values() for cx in cxs]
         ae.maximum_pdu_size = self.settings.dicom_maximum_pdu_length
         ae.maximum_associations = self.settings.dicom_maximum_associations
         ae.acse_timeout = ae.dimse_timeout = self.settings.dicom_scp_timeout
@@ -380,12 +377,25 @@ class DicomServer:
     def _allowed_contexts(
         self, access: AssociationAccess, requested: list[PresentationContext]
     ) -> list[PresentationContext]:
-        contexts = [cx for s in SERVICES if access.allows(s) for cx in self.contexts[s]]
-        if access.allows("store") and self.settings.unknown_sop_class_accepted:
+        syntaxes = self.live.accepted_transfer_syntaxes  # as REST last set them
+        by_service = self._contexts(syntaxes)
+        contexts = [cx for s in SERVICES if access.allows(s) for cx in by_service[s]]
+        if access.allows("store") and self.live.unknown_sop_class_accepted:
+            ordered = accepted_transfer_syntaxes(syntaxes)
             for cx in requested:
                 uid = str(cx.abstract_syntax)
                 if _unknown_storage_class(uid) and _register_storage_class(uid):
-                    contexts.append(_storage_context(uid, self.syntaxes))
+                    contexts.append(_storage_context(uid, ordered))
+        return contexts
+
+    def _contexts(self, syntaxes: list[str]) -> dict[str, list[PresentationContext]]:
+        """The contexts of each service for these accepted syntaxes (built once per set)."""
+        key = tuple(syntaxes)
+        contexts = self._contexts_of.get(key)
+        if contexts is None:
+            if len(self._contexts_of) > 8:  # REST changed them often: keep only the latest
+                self._contexts_of.clear()
+            contexts = self._contexts_of[key] = service_contexts(accepted_transfer_syntaxes(key))
         return contexts
 
     # -- services ---------------------------------------------------------------------------
@@ -414,6 +424,9 @@ class DicomServer:
         except InvalidDicomFile:
             log.warning("C-STORE from AET %r: invalid DICOM file refused", access.calling_aet)
             return CANNOT_UNDERSTAND
+        except StorageFull as full:  # Orthanc: "Out of resources", whatever the mode
+            log.warning("C-STORE from AET %r refused: %s", access.calling_aet, full.details)
+            return OUT_OF_RESOURCES
         except OSError as exc:
             log.error("C-STORE from AET %r: storage error: %s", access.calling_aet, exc.strerror)
             return OUT_OF_RESOURCES
@@ -435,7 +448,7 @@ class DicomServer:
         if not access.allows("find"):
             yield REFUSED, None
             return
-        encoding = parse_encoding(self.settings.default_encoding)
+        encoding = parse_encoding(self.live.default_encoding)
         try:
             with self.node.db.connection() as conn:
                 query = find.parse_query(event.identifier)

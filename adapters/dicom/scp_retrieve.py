@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from pydicom import Dataset, dcmread
@@ -129,7 +130,12 @@ class Retrieval:
     def _dataset(self, item: InstanceToSend) -> Dataset:
         try:
             # force: a file received without its meta header is stored as it came
-            ds = dcmread(self.server.node.storage.path_of(item.file_uuid), force=True)
+            storage = self.server.node.storage
+            if item.file_compression is None:
+                ds = dcmread(storage.path_of(item.file_uuid), force=True)
+            else:
+                data = storage.read(item.file_uuid, item.file_compression)
+                ds = dcmread(BytesIO(data), force=True)
             if "TransferSyntaxUID" not in ds.file_meta and item.transfer_syntax:
                 ds.file_meta.TransferSyntaxUID = UID(item.transfer_syntax)
             return ds
@@ -150,6 +156,7 @@ class Retrieval:
             item.patient_id,
             item.identifiers,
             item.file_uuid,
+            item.file_compression,
         )
         try:
             self.audit.record(delivered, succeeded, error)

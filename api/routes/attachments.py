@@ -1,19 +1,30 @@
 """/{level}/{id}/attachments: an instance's DICOM file ("dicom", content type 1) and the user
 attachments of any resource (1024-65535, or a [UserContentType] name): files in the storage
-area, named by Resource events (file first, event second, reaper after delete)."""
+area, named by Resource events (file first, event second, reaper after delete).
+
+As in Orthanc, `compress` and `uncompress` rewrite a file zlib-compressed (with its size in
+front) or as it is: `data`, `md5` and `size` stay the data's, while `compressed-data`,
+`compressed-md5` and `compressed-size` are those of the stored bytes. Compressing a user
+attachment is logged as UpdatedAttachment; the DICOM file's is not, and nothing is logged
+when the file already is as asked."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-import attrs
 from litestar import Request, Response, delete, get, post, put
 from litestar.handlers import HTTPRouteHandler
 
-from adapters.attachments import store_attachment
+from adapters.attachments import (
+    change_attachment_compression,
+    change_file_compression,
+    store_attachment,
+)
+from adapters.compression import ZLIB_WITH_SIZE, CorruptedFile
 from adapters.node import ReadModelWaiter
 from adapters.storage import StorageArea
+from api.attachment_views import DICOM, Attachment, attachments_of_rows
 from api.context import read_connection, rest_origin, settings_of, storage_of
 from api.errors import OrthancCode, OrthancError, unknown_resource
 from api.metadata import annotation_names
@@ -25,14 +36,12 @@ from api.routes.metadata import (
     text_response,
 )
 from api.routes.resources import load_resource
-from domain.annotation_names import is_user
+from domain.annotation_names import DEFAULT_MIME, is_user
 from domain.annotations import NoSuchItem, RevisionMismatch, RevisionRequired
-from domain.archive import Archive
-from domain.levels import INSTANCE, LEVEL_NAMES, LEVEL_PATHS
-from projections.hierarchy import queries as hierarchy
+from domain.archive import Archive, UnknownInstance
+from domain.levels import LEVEL_NAMES, LEVEL_PATHS
 from projections.hierarchy.queries import Row
 
-DICOM = 1
 ATTACHMENT_OPERATIONS = [
     "compress",
     "compressed-data",
@@ -50,27 +59,9 @@ ATTACHMENT_OPERATIONS = [
 ABSENT = frozenset({2})  # dicom-as-json: Orthanc no longer keeps it, so it cannot be deleted
 
 
-@attrs.frozen
-class Attachment:
-    content_type: int
-    uuid: str
-    size: int
-    md5: str
-    revision: int
-
-    @property
-    def etag(self) -> str:
-        return etag(self.revision, self.md5)
-
-
 def _attachments(request: Request, row: Row) -> dict[int, Attachment]:
-    found: dict[int, Attachment] = {}
-    if row["level"] == INSTANCE:
-        found[DICOM] = Attachment(DICOM, row["file_uuid"], row["file_size"], row["file_md5"], 0)
     with read_connection(request) as conn:
-        for item in hierarchy.user_attachments(conn, row["id"]):
-            found[item["content_type"]] = Attachment(**item)
-    return found
+        return attachments_of_rows(conn, [row])[0]
 
 
 def _attachment_handlers(level: int) -> list[HTTPRouteHandler]:
@@ -111,15 +102,7 @@ def _attachment_handlers(level: int) -> list[HTTPRouteHandler]:
         cached = not_modified(request, found.etag)
         if cached is not None:
             return cached
-        body = {
-            "CompressedMD5": found.md5,
-            "CompressedSize": found.size,
-            "ContentType": found.content_type,
-            "UncompressedMD5": found.md5,
-            "UncompressedSize": found.size,
-            "Uuid": found.uuid,
-        }
-        return Response(body, headers={"ETag": found.etag})
+        return Response(found.info(), headers={"ETag": found.etag})
 
     def text_handler(suffix: str, value_of: Any) -> HTTPRouteHandler:
         @get(f"{one}/{suffix}", name=f"{prefix}-attachment-{suffix}", sync_to_thread=True)
@@ -129,19 +112,24 @@ def _attachment_handlers(level: int) -> list[HTTPRouteHandler]:
 
         return attachment_text
 
-    def data_handler(suffix: str) -> HTTPRouteHandler:
+    def data_handler(suffix: str, stored: bool) -> HTTPRouteHandler:
+        """`stored`: the bytes as stored (compressed-data, binary as in Orthanc), else the
+        data with the attachment's MIME type."""
+
         @get(f"{one}/{suffix}", name=f"{prefix}-attachment-{suffix}", sync_to_thread=True)
         def attachment_data(request: Request, resource_id: str, name: str) -> Response[bytes]:
             found = attachment(request, resource_id, name)
             cached = not_modified(request, found.etag)
             if cached is not None:
                 return cached
-            mime = (
-                "application/dicom"
-                if found.content_type == DICOM
-                else annotation_names(settings_of(request)).mime_type(found.content_type)
-            )
-            data = storage_of(request).read(found.uuid)
+            if stored:
+                mime = DEFAULT_MIME
+            elif found.content_type == DICOM:
+                mime = "application/dicom"
+            else:
+                mime = annotation_names(settings_of(request)).mime_type(found.content_type)
+            compression = None if stored else found.compression
+            data = _read(storage_of(request), found.uuid, compression)
             return Response(data, media_type=mime, headers={"ETag": found.etag})
 
         return attachment_data
@@ -153,11 +141,62 @@ def _attachment_handlers(level: int) -> list[HTTPRouteHandler]:
         sync_to_thread=True,
     )
     def verify_md5(request: Request, resource_id: str, name: str) -> dict[str, Any]:
-        """Reads the file back and checks it against the MD5 recorded when it was stored."""
+        """Reads the file back and checks it against the MD5s recorded when it was stored:
+        the stored bytes', then (compressed) the data's."""
         found = attachment(request, resource_id, name)
-        if _md5_of(storage_of(request), found.uuid) != found.md5:
+        storage = storage_of(request)
+        if _md5_of(storage, found.uuid) != found.stored_md5:
             raise OrthancError(OrthancCode.CORRUPTED_FILE)
+        if found.compression is not None:
+            data = _read(storage, found.uuid, found.compression)
+            if hashlib.md5(data).hexdigest() != found.md5:
+                raise OrthancError(OrthancCode.CORRUPTED_FILE)
         return {}
+
+    def compression_handler(suffix: str, compression: str | None) -> HTTPRouteHandler:
+        @post(
+            f"{one}/{suffix}",
+            name=f"{prefix}-attachment-{suffix}",
+            status_code=200,
+            sync_to_thread=True,
+        )
+        def change_compression(
+            request: Request,
+            resource_id: str,
+            name: str,
+            archive: Archive,
+            wait_for: ReadModelWaiter,
+        ) -> Response[Any]:
+            """Rewrites the attachment's file compressed (compress) or as it is (uncompress):
+            a new file, recorded, then the old one removed. Nothing when it already is so."""
+            found = attachment(request, resource_id, name)
+            if found.compression != compression:
+                storage, origin = storage_of(request), rest_origin(request)
+                try:
+                    if found.content_type == DICOM:
+                        position = change_file_compression(
+                            storage, archive, resource_id, found.source, compression, origin
+                        )
+                    else:
+                        position = change_attachment_compression(
+                            storage,
+                            archive,
+                            resource_id,
+                            found.content_type,
+                            found.source,
+                            compression,
+                            origin,
+                        ).position
+                except (RevisionMismatch, NoSuchItem, UnknownInstance) as error:
+                    raise revision_error(error) from None
+                except FileNotFoundError:
+                    raise _missing_file(found) from None
+                except CorruptedFile:
+                    raise OrthancError(OrthancCode.CORRUPTED_FILE) from None
+                wait_for(position)
+            return Response({}, media_type="application/json")
+
+        return change_compression
 
     @put(one, name=f"{prefix}-attachment-put", sync_to_thread=True)
     def set_attachment(
@@ -214,15 +253,28 @@ def _attachment_handlers(level: int) -> list[HTTPRouteHandler]:
         attachment_info,
         text_handler("md5", lambda found: found.md5),
         text_handler("size", lambda found: str(found.size)),
-        text_handler("compressed-md5", lambda found: found.md5),
-        text_handler("compressed-size", lambda found: str(found.size)),
-        text_handler("is-compressed", lambda found: "0"),
-        data_handler("data"),
-        data_handler("compressed-data"),
+        text_handler("compressed-md5", lambda found: found.stored_md5),
+        text_handler("compressed-size", lambda found: str(found.stored_size)),
+        text_handler("is-compressed", lambda found: "0" if found.compression is None else "1"),
+        data_handler("data", stored=False),
+        data_handler("compressed-data", stored=True),
         verify_md5,
+        compression_handler("compress", ZLIB_WITH_SIZE),
+        compression_handler("uncompress", None),
         set_attachment,
         delete_attachment,
     ]
+
+
+def _read(storage: StorageArea, uuid: str, compression: str | None) -> bytes:
+    try:
+        return storage.read(uuid, compression)
+    except CorruptedFile as error:
+        raise OrthancError(OrthancCode.CORRUPTED_FILE, str(error)) from None
+
+
+def _missing_file(found: Attachment) -> OrthancError:
+    return OrthancError(OrthancCode.INEXISTENT_FILE, f"The file {found.uuid} is missing")
 
 
 def _md5_of(storage: StorageArea, uuid: str) -> str:

@@ -7,18 +7,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 from litestar import Request, post
 from litestar.handlers import HTTPRouteHandler
 
+from api.attachment_views import attachments_of_rows
 from api.context import read_connection, settings_of
 from api.find_request import EXPANDED, FindRequest, bad_request, out_of_range, parse_find
-from api.metadata import annotation_names
+from api.metadata import annotation_names, expanded_metadata, metadata_of_rows
 from api.requested_tags import add_requested_tags
 from api.resource_views import CHILD_KEYS, PARENT_KEYS, expand_resources
 from domain.levels import INSTANCE, LEVEL_NAMES, LEVEL_PATHS, PATIENT, SERIES, STUDY
 from projections.hierarchy import matching
 from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.matching import Constraint, ResourceQuery
+from projections.hierarchy.queries import Row
 
 # Which fields of a resource's expanded form each ResponseContent value brings.
 CONTENT_FIELDS = {
@@ -29,6 +32,9 @@ CONTENT_FIELDS = {
     "IsStable": ("IsStable",),
     "Labels": ("Labels",),
     "RequestedTags": ("RequestedTags",),
+    "Metadata": ("Metadata",),
+    "IsProtected": ("IsProtected",),
+    "Attachments": ("Attachments",),
 }
 
 
@@ -57,7 +63,32 @@ def find_resources(request: Request, body: bytes) -> list[Any]:
         if find.requested_tags and "RequestedTags" in find.content:
             requested = list(find.requested_tags)
             add_requested_tags(request, conn, rows, bodies, requested, find.tag_format)
+        _add_annotations(request, conn, rows, bodies, find.content)
     return [_answer(body, find) for body in bodies]
+
+
+def _add_annotations(
+    request: Request,
+    conn: psycopg.Connection,
+    rows: list[Row],
+    bodies: list[dict[str, Any]],
+    content: frozenset[str],
+) -> None:
+    """ResponseContent's Metadata (all of each resource's, by name), Attachments (each one's
+    sizes and MD5s, the DICOM file's included) and IsProtected (patients)."""
+    if "Metadata" in content:
+        names = annotation_names(settings_of(request))
+        for body, found in zip(bodies, metadata_of_rows(conn, rows), strict=True):
+            body["Metadata"] = expanded_metadata(found, names)
+    if "Attachments" in content:
+        for body, attached in zip(bodies, attachments_of_rows(conn, rows), strict=True):
+            body["Attachments"] = [attached[number].info() for number in sorted(attached)]
+    if "IsProtected" in content:
+        patients = [row["id"] for row in rows if row["level"] == PATIENT]
+        protected = hierarchy.protected_among(conn, patients) if patients else set()
+        for row, body in zip(rows, bodies, strict=True):
+            if row["level"] == PATIENT:
+                body["IsProtected"] = row["id"] in protected
 
 
 def _answer(body: dict[str, Any], find: FindRequest) -> dict[str, Any]:

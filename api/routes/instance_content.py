@@ -9,7 +9,7 @@ from litestar import MediaType, Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
 
-from api.context import read_connection, settings_of
+from api.context import live_settings_of, read_connection, settings_of
 from api.dicom_dictionary import private_dictionary
 from api.dicom_files import read_bytes, read_dataset, read_header
 from api.dicom_json import (
@@ -60,7 +60,7 @@ def _ignored_lengths(text: str | None) -> list[int]:
 def _full_tags(request: Request, instance: Row, ignore_length: str | None) -> dict[str, Any]:
     return full_tags(
         read_header(request, instance),
-        default_encoding=settings_of(request).default_encoding,
+        default_encoding=live_settings_of(request).default_encoding,
         ignore_length=_ignored_lengths(ignore_length),
         private_dictionary=private_dictionary(settings_of(request).dictionary),
     )

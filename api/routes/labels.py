@@ -10,6 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from adapters.node import ReadModelWaiter
 from api.context import read_connection, rest_origin
 from api.errors import OrthancCode, OrthancError, unknown_resource
+from api.params import boolean_body
 from api.routes.metadata import empty_response, text_response
 from api.routes.resources import load_resource
 from domain.archive import Archive
@@ -112,12 +113,8 @@ def set_protected(
 ) -> Response[bytes]:
     """Protects (1, true) or unprotects (0, false) the patient."""
     patient = _patient(request, resource_id)
-    text = body.decode("utf-8", "replace").strip().lower()
-    if text not in ("0", "1", "true", "false"):
-        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "Boolean value expected")
-    position = archive.set_protected(
-        patient, LEVEL_NAMES[PATIENT], text in ("1", "true"), rest_origin(request)
-    )
+    protected = boolean_body(body)
+    position = archive.set_protected(patient, LEVEL_NAMES[PATIENT], protected, rest_origin(request))
     if position is not None:
         wait_for(position)
     return empty_response()

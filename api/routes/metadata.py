@@ -13,18 +13,16 @@ from litestar.status_codes import HTTP_200_OK
 from adapters.node import ReadModelWaiter
 from api.context import read_connection, rest_origin, settings_of
 from api.errors import OrthancCode, OrthancError, not_found_without_body, unknown_resource
-from api.metadata import annotation_names, resource_metadata
+from api.metadata import all_metadata, annotation_names, expanded_metadata
 from api.revisions import etag, not_modified, require_if_match_on_delete, write_revisions
 from api.routes.resources import load_resource
-from domain.annotation_names import SYSTEM_METADATA, is_user
+from domain.annotation_names import is_user
 from domain.annotations import NoSuchItem, RevisionMismatch, RevisionRequired
 from domain.archive import Archive
 from domain.levels import LEVEL_NAMES, LEVEL_PATHS
-from projections.hierarchy import queries as hierarchy
 from projections.hierarchy.queries import Row
 
 MAX_METADATA_BYTES = 1024 * 1024  # a metadata lives in an event: attachments hold big values
-_NUMBERS = {name: number for number, name in SYSTEM_METADATA.items()}
 
 
 def text_response(value: str, tag: str | None = None) -> Response[bytes]:
@@ -56,13 +54,8 @@ def _md5(value: str) -> str:
 
 
 def _all_metadata(request: Request, row: Row) -> dict[int, tuple[str, int]]:
-    """number -> (value, revision), automatic ones (revision 0) first, then by number."""
     with read_connection(request) as conn:
-        automatic = resource_metadata(conn, row)
-        user = hierarchy.user_metadata(conn, row["id"])
-    found = {_NUMBERS[name]: (value, 0) for name, value in automatic.items()}
-    found.update({item["number"]: (item["value"], item["revision"]) for item in user})
-    return found
+        return all_metadata(conn, row)
 
 
 def _metadata_handlers(level: int) -> list[HTTPRouteHandler]:
@@ -80,10 +73,10 @@ def _metadata_handlers(level: int) -> list[HTTPRouteHandler]:
         with `expand`."""
         found = _all_metadata(request, load_resource(request, level, resource_id))
         names = annotation_names(settings_of(request))
-        keys = {n: str(n) if numeric is not None else names.metadata_name(n) for n in found}
         if expand is None:
+            keys = {n: str(n) if numeric is not None else names.metadata_name(n) for n in found}
             return [keys[number] for number in found]
-        return dict(sorted((keys[number], value) for number, (value, _) in found.items()))
+        return expanded_metadata(found, names, numeric is not None)
 
     def number_of(request: Request, name: str) -> int:
         number = annotation_names(settings_of(request)).metadata_number(name)

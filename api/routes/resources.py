@@ -217,14 +217,20 @@ def _delete_handler(level: int) -> HTTPRouteHandler:
         request: Request, resource_id: str, archive: Archive, wait_for: ReadModelWaiter
     ) -> dict[str, Any]:
         row = load_resource(request, level, resource_id)
-        with read_connection(request) as conn:
-            instances = hierarchy.instance_rows(conn, level, resource_id)
-            vanishing = hierarchy.vanishing_resources(conn, row, instances)
-        ids = [i["id"] for i in instances]
-        wait_for(archive.delete_instances(ids, rest_origin(request), vanishing))
+        delete_row(request, row, archive, wait_for)
         return {"RemainingAncestor": remaining_ancestor(request, row)}
 
     return delete_resource
+
+
+def delete_row(request: Request, row: Row, archive: Archive, wait_for: ReadModelWaiter) -> None:
+    """Deletes the resource (its instances, and what they leave empty), as DELETE /{level}/{id}
+    does, and waits until the read models show it gone."""
+    with read_connection(request) as conn:
+        instances = hierarchy.instance_rows(conn, row["level"], row["id"])
+        vanishing = hierarchy.vanishing_resources(conn, row, instances)
+    ids = [i["id"] for i in instances]
+    wait_for(archive.delete_instances(ids, rest_origin(request), vanishing))
 
 
 def remaining_ancestor(request: Request, row: Row) -> dict[str, str] | None:

@@ -15,6 +15,7 @@ from litestar.concurrency import sync_to_thread
 from adapters import stage_timing
 from adapters.ingest import Ingestor, IngestResult
 from adapters.node import ReadModelWaiter
+from adapters.recycling import StorageFull
 from api.context import rest_origin, settings_of
 from api.errors import OrthancCode, OrthancError
 from api.form_uploads import (
@@ -93,6 +94,8 @@ def _upload_body(
         result = ingestor.ingest(body, rest_origin(request))
     except InvalidDicomFile as exc:
         raise invalid_file_error(exc) from None
+    except StorageFull as exc:
+        raise storage_full_error(exc) from None
     wait_for(result.position)
     return Response(result_body(result))
 
@@ -100,6 +103,11 @@ def _upload_body(
 def invalid_file_error(exc: InvalidDicomFile) -> OrthancError:
     code = next((c for c in OrthancCode if c.number == exc.orthanc_status), None)
     return OrthancError(code or OrthancCode.BAD_FILE_FORMAT, exc.details, exc.http_status)
+
+
+def storage_full_error(exc: StorageFull) -> OrthancError:
+    """Orthanc's FullStorage: 507 for what Reject mode refuses, else 500."""
+    return OrthancError(OrthancCode.FULL_STORAGE, exc.details, exc.http_status)
 
 
 def _upload_multipart(
@@ -133,10 +141,18 @@ def _upload_zip(
         except InvalidDicomFile as error:
             rejected.append(name)
             log.warning("ZIP upload: member %r refused: %s", name, error)
-    positions = [r.position for r in results if r.position is not None]
-    wait_for(max(positions) if positions else None)
+        except StorageFull as full:
+            # As Orthanc: the whole request fails there; the members before it stay stored.
+            _wait_for_last(results, wait_for)
+            raise storage_full_error(full) from None
+    _wait_for_last(results, wait_for)
     headers = {REJECTED_HEADER: str(len(rejected))}
     return Response([result_body(r) for r in results], headers=headers)
+
+
+def _wait_for_last(results: list[IngestResult], wait_for: ReadModelWaiter) -> None:
+    positions = [r.position for r in results if r.position is not None]
+    wait_for(max(positions) if positions else None)
 
 
 def _zip_members(body: bytes, max_total: int, rejected: list[str]) -> Iterator[tuple[str, bytes]]:

@@ -1,5 +1,6 @@
-"""Modalities, peers and users: the latest definition of each, from configuration, CLI and REST
-events (without credentials or password hashes: they are in the secret store)."""
+"""Modalities, peers, users, tokens and runtime settings: the latest definition of each, from
+configuration, CLI and REST events (without credentials or password hashes: they are in the
+secret store)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 import psycopg
 from psycopg.types.json import Jsonb
 
-from domain.aggregates import ApiToken, RemoteNode, User
+from domain.aggregates import ApiToken, RemoteNode, RuntimeSetting, User
 from projections.read_model import Positioned
 
 
@@ -26,6 +27,8 @@ class RemoteNodesProjection:
         User.Removed,
         ApiToken.Created,
         ApiToken.Revoked,
+        RuntimeSetting.Defined,
+        RuntimeSetting.Changed,
     )
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
@@ -55,6 +58,14 @@ class RemoteNodesProjection:
                     "DO UPDATE SET configuration = excluded.configuration, "
                     "source = excluded.source",
                     (event.kind, event.name, Jsonb(event.configuration), event.source, position),
+                )
+            elif isinstance(event, RuntimeSetting.Defined | RuntimeSetting.Changed):
+                conn.execute(
+                    "INSERT INTO runtime_settings (name, value, source, changed_position) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+                    "value = excluded.value, source = excluded.source, "
+                    "changed_position = excluded.changed_position",
+                    (event.name, Jsonb(event.value), event.source, position),
                 )
             elif isinstance(event, RemoteNode.Removed):
                 conn.execute(

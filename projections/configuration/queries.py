@@ -1,5 +1,5 @@
-"""Reads of the configuration read model: modalities, peers and users (without their
-credentials or password hashes)."""
+"""Reads of the configuration read model: modalities, peers, users and runtime settings
+(without credentials or password hashes)."""
 
 from __future__ import annotations
 
@@ -67,3 +67,9 @@ def token_identity(conn: psycopg.Connection, token_id: str) -> dict[str, Any] | 
             (token_id,),
         )
         return cursor.fetchone()
+
+
+def runtime_settings(conn: psycopg.Connection) -> dict[str, Any]:
+    """Each runtime setting's latest value, by name (domain.runtime_settings)."""
+    rows = conn.execute("SELECT name, value FROM configuration.runtime_settings").fetchall()
+    return {name: value for name, value in rows}

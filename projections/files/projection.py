@@ -1,5 +1,6 @@
 """The files the log names: every file of a stored instance, and every user attachment of a
-resource, not yet deleted or replaced.
+resource, not yet deleted or replaced (by an overwrite, or by a compressed or uncompressed
+copy).
 
 The start-up sweep compares it with the storage area to remove files no event names (an ingest
 interrupted between writing its file and appending its event). Removing the files of deleted
@@ -20,6 +21,7 @@ FILE_EVENTS = (
     Instance.Stored,
     Instance.StoredAgain,
     Instance.Deleted,
+    Instance.FileCompressionChanged,
     Resource.AttachmentSet,
     Resource.AttachmentRemoved,
     Resource.Forgotten,
@@ -61,6 +63,9 @@ def files_named(events: Iterable[Any]) -> dict[str, str | None]:
             named[event.attachment["uuid"]] = event.instance_id
             if isinstance(event, Instance.StoredAgain) and event.replaced_attachment:
                 named[event.replaced_attachment] = None
+        elif isinstance(event, Instance.FileCompressionChanged):
+            named[event.attachment["uuid"]] = event.instance_id
+            named[event.replaced_attachment] = None
         elif isinstance(event, Instance.Deleted):
             named[event.attachment_uuid] = None
     return named

@@ -51,10 +51,13 @@ def apply_annotation(conn: psycopg.Connection, event: Any) -> None:
         )
     elif isinstance(event, Resource.AttachmentSet):
         file = event.attachment
+        compression = file.get("compression") or {}
         conn.execute(
-            f"INSERT INTO attachments SELECT %s, %s, %s, %s, %s, %s {_IF_PRESENT} "
+            f"INSERT INTO attachments SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s {_IF_PRESENT} "
             "ON CONFLICT (resource_id, content_type) DO UPDATE SET uuid = EXCLUDED.uuid, "
-            "size = EXCLUDED.size, md5 = EXCLUDED.md5, revision = EXCLUDED.revision",
+            "size = EXCLUDED.size, md5 = EXCLUDED.md5, revision = EXCLUDED.revision, "
+            "compression = EXCLUDED.compression, compressed_size = EXCLUDED.compressed_size, "
+            "compressed_md5 = EXCLUDED.compressed_md5",
             (
                 resource_id,
                 event.content_type,
@@ -62,6 +65,9 @@ def apply_annotation(conn: psycopg.Connection, event: Any) -> None:
                 file["size"],
                 file["md5"],
                 revision,
+                compression.get("type"),
+                compression.get("size"),
+                compression.get("md5"),
                 resource_id,
             ),
         )

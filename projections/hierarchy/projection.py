@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from domain.aggregates import Instance
 from domain.levels import INSTANCE, LEVEL_NAMES, PATIENT, SERIES, STUDY
 from projections.hierarchy.annotations import (
     ANNOTATION_EVENTS,
@@ -57,20 +58,31 @@ COLUMNS = (
     "origin",
     "expected_instances",
     "other_tags",
+    "file_compression",
+    "file_compressed_size",
+    "file_compressed_md5",
 )
+# Written in order between the folds, as annotations: an instance's file rewritten, or read
+# again.
+FILE_EVENTS = (Instance.FileCompressionChanged, Instance.Reconstructed)
 
 
 class HierarchyProjection:
     name = "hierarchy"
-    topics = LIFECYCLE_EVENTS + ANNOTATION_EVENTS
+    topics = LIFECYCLE_EVENTS + ANNOTATION_EVENTS + FILE_EVENTS
 
     def apply(self, conn: psycopg.Connection, batch: Sequence[Positioned]) -> None:
         segment: list[Positioned] = []
         for positioned in batch:
-            if isinstance(positioned[1], ANNOTATION_EVENTS):
+            if isinstance(positioned[1], ANNOTATION_EVENTS + FILE_EVENTS):
                 self._apply_lifecycle(conn, segment)
                 segment = []
-                apply_annotation(conn, positioned[1])
+                if isinstance(positioned[1], Instance.Reconstructed):
+                    _apply_reconstructed(conn, positioned[1])
+                elif isinstance(positioned[1], FILE_EVENTS):
+                    _apply_file(conn, positioned[1])
+                else:
+                    apply_annotation(conn, positioned[1])
             else:
                 segment.append(positioned)
         self._apply_lifecycle(conn, segment)
@@ -151,9 +163,7 @@ def _new_row(transition: Transition) -> Row:
     )
     if level == INSTANCE:
         row.update(
-            file_uuid=event.attachment["uuid"],
-            file_size=event.attachment["size"],
-            file_md5=event.attachment["md5"],
+            **_file_columns(event.attachment),
             transfer_syntax=event.dicom.get("transfer_syntax"),
             sop_class_uid=event.dicom.get("sop_class_uid"),
             index_in_series=event.dicom.get("index_in_series"),
@@ -164,6 +174,59 @@ def _new_row(transition: Transition) -> Row:
             other_tags=event.indexed,
         )
     return row
+
+
+def _file_columns(attachment: dict[str, Any]) -> Row:
+    compression = attachment.get("compression") or {}
+    return {
+        "file_uuid": attachment["uuid"],
+        "file_size": attachment["size"],
+        "file_md5": attachment["md5"],
+        "file_compression": compression.get("type"),
+        "file_compressed_size": compression.get("size"),
+        "file_compressed_md5": compression.get("md5"),
+    }
+
+
+def _apply_file(conn: psycopg.Connection, event: Instance.FileCompressionChanged) -> None:
+    columns = _file_columns(event.attachment)
+    assignments = ", ".join(f"{column} = %({column})s" for column in columns)
+    conn.execute(
+        f"UPDATE resources SET {assignments} WHERE id = %(id)s AND level = 3",
+        {**columns, "id": event.instance_id},
+    )
+
+
+def _apply_reconstructed(conn: psycopg.Connection, event: Instance.Reconstructed) -> None:
+    """As Orthanc: the main tags of every level are the instance's as read again."""
+    dicom, tags = event.dicom, event.tags
+    conn.execute(
+        "UPDATE resources SET main_tags = %s, other_tags = %s, transfer_syntax = %s, "
+        "sop_class_uid = %s, index_in_series = %s, index_in_series_text = %s, "
+        "pixel_data_offset = %s WHERE id = %s AND level = 3",
+        (
+            Jsonb(tags.get("Instance", {})),
+            Jsonb(event.indexed),
+            dicom.get("transfer_syntax"),
+            dicom.get("sop_class_uid"),
+            dicom.get("index_in_series"),
+            dicom.get("index_in_series_text"),
+            dicom.get("pixel_data_offset"),
+            event.instance_id,
+        ),
+    )
+    conn.execute(
+        "UPDATE resources SET main_tags = %s, expected_instances = %s WHERE id = %s",
+        (Jsonb(tags.get("Series", {})), dicom.get("expected_instances"), event.series_id),
+    )
+    conn.execute(
+        "UPDATE resources SET main_tags = %s, patient_main_tags = %s WHERE id = %s",
+        (Jsonb(tags.get("Study", {})), Jsonb(tags.get("Patient", {})), event.study_id),
+    )
+    conn.execute(
+        "UPDATE resources SET main_tags = %s WHERE id = %s",
+        (Jsonb(tags.get("Patient", {})), event.patient_id),
+    )
 
 
 def _write(conn: psycopg.Connection, rows: dict[str, Row | None]) -> None:

@@ -99,6 +99,16 @@ def instance_rows(conn: psycopg.Connection, level: int, resource_id: str) -> lis
     return descendants(conn, level, resource_id, INSTANCE)
 
 
+def instances_after(conn: psycopg.Connection, position: int, limit: int) -> list[Row]:
+    """The instances created after a log position, in creation order, `limit` at most."""
+    return _rows(
+        conn,
+        "SELECT * FROM hierarchy.resources WHERE level = 3 AND created_position > %s "
+        "ORDER BY created_position LIMIT %s",
+        (position, limit),
+    )
+
+
 def first_instance(conn: psycopg.Connection, row: Row) -> Row | None:
     """The first instance stored of a patient, study or series."""
     rows = _rows(
@@ -224,6 +234,52 @@ def global_statistics(conn: psycopg.Connection) -> Row:
     )[0]
 
 
+# --- Storage quotas (adapters.recycling) ------------------------------------------------------
+
+
+def storage_usage(conn: psycopg.Connection, instance_id: str, patient_id: str) -> Row:
+    """What a store within the storage quotas starts from, in one statement on one row and two
+    primary-key lookups: `patients` and `stored_bytes` of the archive (the totals row: DICOM
+    files and user attachments as stored), `instance_bytes` of the instance if it is stored
+    (NULL if not), and whether its patient is (`patient_stored`)."""
+    return _rows(
+        conn,
+        "SELECT t.patients, t.stored_bytes, "
+        "(SELECT coalesce(file_compressed_size, file_size) FROM hierarchy.resources "
+        "WHERE id = %s AND level = 3) AS instance_bytes, "
+        "EXISTS (SELECT 1 FROM hierarchy.resources WHERE id = %s AND level = 0) "
+        "AS patient_stored FROM hierarchy.totals t",
+        (instance_id, patient_id),
+    )[0]
+
+
+def recycling_candidates(
+    conn: psycopg.Connection, keep: str | None, after: int, limit: int
+) -> list[Row]:
+    """Up to `limit` patients Orthanc would recycle first: unprotected, other than `keep`, by
+    the log position of the last instance stored into them (above `after`, for the next page),
+    each with `last_stored_position` and `stored_bytes` (its instances' files and the user
+    attachments of it and its descendants, as stored)."""
+    return _rows(
+        conn,
+        "SELECT p.id, p.last_stored_position, "
+        "(SELECT coalesce(sum(coalesce(i.file_compressed_size, i.file_size)), 0) "
+        "FROM hierarchy.resources i WHERE i.level = 3 AND i.patient_id = p.id) + "
+        "(SELECT coalesce(sum(coalesce(a.compressed_size, a.size)), 0) "
+        "FROM hierarchy.attachments a WHERE a.resource_id IN ("
+        "SELECT p.id UNION ALL "
+        "SELECT id FROM hierarchy.resources WHERE level = 1 AND patient_id = p.id UNION ALL "
+        "SELECT id FROM hierarchy.resources WHERE level = 2 AND patient_id = p.id UNION ALL "
+        "SELECT id FROM hierarchy.resources WHERE level = 3 AND patient_id = p.id)"
+        ") AS stored_bytes "
+        "FROM hierarchy.resources p WHERE p.level = 0 AND p.last_stored_position > %s "
+        "AND p.id IS DISTINCT FROM %s "
+        "AND NOT EXISTS (SELECT 1 FROM hierarchy.protected x WHERE x.resource_id = p.id) "
+        "ORDER BY p.last_stored_position LIMIT %s",
+        (after, keep, limit),
+    )
+
+
 def quiet_resources(
     conn: psycopg.Connection, stable_age: float, limit: int = 1000
 ) -> list[tuple[str, str, int]]:
@@ -346,24 +402,51 @@ def vanishing_resources(conn: psycopg.Connection, row: Row, instances: list[Row]
 # --- Annotations (projections.hierarchy.annotations) ------------------------------------------
 
 
-def user_metadata(conn: psycopg.Connection, resource_id: str) -> list[Row]:
-    """number, value, revision of each user metadata of the resource, by number."""
-    return _rows(
+def user_metadata_of(conn: psycopg.Connection, resource_ids: list[str]) -> dict[str, list[Row]]:
+    """user_metadata of many resources at once, by resource ID."""
+    rows = _rows(
         conn,
-        "SELECT number, value, revision FROM hierarchy.metadata WHERE resource_id = %s "
-        "ORDER BY number",
-        (resource_id,),
+        "SELECT resource_id, number, value, revision FROM hierarchy.metadata "
+        "WHERE resource_id = ANY(%s) ORDER BY resource_id, number",
+        (resource_ids,),
     )
+    found: dict[str, list[Row]] = {}
+    for row in rows:
+        found.setdefault(row.pop("resource_id"), []).append(row)
+    return found
+
+
+def first_instance_origins(
+    conn: psycopg.Connection, series_ids: list[str]
+) -> dict[str, dict[str, str]]:
+    """The origin of each series' first stored instance, by series ID."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (series_id) series_id, origin FROM hierarchy.resources "
+        "WHERE level = 3 AND series_id = ANY(%s) ORDER BY series_id, created_position",
+        (series_ids,),
+    ).fetchall()
+    return {series_id: origin or {} for series_id, origin in rows}
 
 
 def user_attachments(conn: psycopg.Connection, resource_id: str) -> list[Row]:
-    """content_type, uuid, size, md5, revision of each user attachment, by content type."""
-    return _rows(
+    """content_type, uuid, size, md5, revision, compression, compressed_size, compressed_md5
+    of each user attachment, by content type (compression NULL: stored as it is)."""
+    return user_attachments_of(conn, [resource_id]).get(resource_id, [])
+
+
+def user_attachments_of(conn: psycopg.Connection, resource_ids: list[str]) -> dict[str, list[Row]]:
+    """user_attachments of many resources at once, by resource ID."""
+    rows = _rows(
         conn,
-        "SELECT content_type, uuid, size, md5, revision FROM hierarchy.attachments "
-        "WHERE resource_id = %s ORDER BY content_type",
-        (resource_id,),
+        "SELECT resource_id, content_type, uuid, size, md5, revision, compression, "
+        "compressed_size, compressed_md5 FROM hierarchy.attachments "
+        "WHERE resource_id = ANY(%s) ORDER BY resource_id, content_type",
+        (resource_ids,),
     )
+    found: dict[str, list[Row]] = {}
+    for row in rows:
+        found.setdefault(row.pop("resource_id"), []).append(row)
+    return found
 
 
 def labels_of(conn: psycopg.Connection, resource_ids: list[str]) -> dict[str, list[str]]:
@@ -384,6 +467,14 @@ def all_labels(conn: psycopg.Connection) -> list[str]:
         row["label"]
         for row in _rows(conn, "SELECT DISTINCT label FROM hierarchy.labels ORDER BY label")
     ]
+
+
+def protected_among(conn: psycopg.Connection, patient_ids: list[str]) -> set[str]:
+    """Which of these patients are protected from recycling."""
+    rows = conn.execute(
+        "SELECT resource_id FROM hierarchy.protected WHERE resource_id = ANY(%s)", (patient_ids,)
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def is_protected(conn: psycopg.Connection, resource_id: str) -> bool:

@@ -39,3 +39,9 @@ def next_pending(conn: psycopg.Connection) -> str | None:
 
 def running(conn: psycopg.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT id FROM jobs.jobs WHERE state = 'Running'")]
+
+
+def job_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """How many jobs are in each state (Pending, Running, Success, Failure…)."""
+    rows = conn.execute("SELECT state, count(*) FROM jobs.jobs GROUP BY state").fetchall()
+    return {state: int(count) for state, count in rows}

@@ -863,3 +863,24 @@ def test_find_wildcard_matches_only_present_tags_and_never_answers_file_meta(
     query.add_new(0x00020010, "UI", "")  # TransferSyntaxUID
     [answer] = _find(chronicle, query, "patient")
     assert not [element for element in answer if element.tag.group == 0x0002]
+
+
+def test_move_sends_compressed_files_as_received(
+    chronicle: ChronicleProcess, stored: list[Dataset], destination: StorageSCP
+) -> None:
+    """Files stored compressed (POST .../attachments/dicom/compress) are sent decompressed."""
+    sent = {ds.SOPInstanceUID: ds for ds in stored if ds.StudyInstanceUID == STUDY_A}
+    with chronicle.client() as http:
+        originals = {
+            uid: http.get(f"/instances/{_instance_id(ds)}/file").content for uid, ds in sent.items()
+        }
+        for ds in sent.values():
+            url = f"/instances/{_instance_id(ds)}/attachments/dicom/compress"
+            assert http.post(url).status_code == 200
+    destination.received.clear()
+    responses = _move(chronicle, _query("STUDY", StudyInstanceUID=STUDY_A), "DEST")
+    assert responses[-1].Status == 0x0000
+    assert responses[-1].NumberOfCompletedSuboperations == len(sent)
+    assert set(destination.received) == set(sent)
+    for uid, data in destination.received.items():
+        assert _dataset_bytes(data) == _dataset_bytes(originals[uid])

@@ -301,3 +301,24 @@ def test_store_straight_sends_the_body_without_storing_it(
     not_dicom = archive.post("/modalities/dest/store-straight", content=b"not a DICOM file")
     assert not_dicom.status_code == 400
     assert set(destination.received) == {uid}
+
+
+def test_compressed_files_are_sent_uncompressed(
+    archive: httpx.Client, destination: StorageSCP
+) -> None:
+    """An instance whose file is stored compressed (POST .../attachments/dicom/compress) is
+    sent as the DICOM file it was received as."""
+    study, instances = upload_study(archive, count=2)
+    originals = {
+        sop_uid(archive, i): archive.get(f"/instances/{i}/file").content for i in instances
+    }
+    for instance in instances:
+        compress = archive.post(f"/instances/{instance}/attachments/dicom/compress")
+        assert compress.status_code == 200, compress.text
+    answer = archive.post("/modalities/dest/store", content=study)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["FailedInstancesCount"] == 0
+    assert set(destination.received) == set(originals)
+    for uid, data in destination.received.items():
+        received = pydicom.dcmread(io.BytesIO(data), force=True)
+        assert received.PixelData == pydicom.dcmread(io.BytesIO(originals[uid])).PixelData

@@ -28,6 +28,14 @@ def free_port() -> int:
             return port
 
 
+def upload_accepted(client: httpx.Client, data: bytes) -> dict[str, str]:
+    """POSTs one DICOM file, which must be accepted; its /instances answer."""
+    answer = client.post("/instances", content=data)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, str] = answer.json()
+    return body
+
+
 class ChronicleProcess:
     def __init__(
         self,
@@ -110,6 +118,13 @@ class ChronicleProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
+
+    def stored_files(self) -> set[Path]:
+        """Every file in the storage area (temporary files, dot-prefixed, left out)."""
+        storage = self.data_dir / "storage"
+        return {
+            path for path in storage.rglob("*") if path.is_file() and not path.name.startswith(".")
+        }
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

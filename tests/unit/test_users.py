@@ -147,6 +147,9 @@ def test_registered_users_are_admins_given_the_configured_password(
         ("auditor", "POST", "/tools/find", True),  # searching is reading
         ("auditor", "POST", "/tools/count-resources", True),
         ("user", "POST", "/tools/lookup", True),
+        ("auditor", "POST", "/tools/bulk-content", True),  # describing is reading
+        ("user", "POST", "/tools/bulk-delete", False),
+        ("auditor", "POST", "/tools/bulk-delete", False),
         ("nobody", "GET", "/system", False),
     ],
 )
