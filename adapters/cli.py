@@ -18,7 +18,7 @@ from adapters.user_cli import add_user_parser, run_user
 console = Console(stderr=True, soft_wrap=True)
 
 PROJECTION_NAMES = ("hierarchy", "changes", "files", "configuration", "jobs", "exports")
-PROCESSOR_NAMES = ("file-reaper", "stability-watcher", "job-dispatcher")
+PROCESSOR_NAMES = ("file-reaper", "stability-watcher", "job-dispatcher", "lua-callbacks")
 
 
 def _settings_arguments(parser: argparse.ArgumentParser) -> None:

@@ -106,6 +106,12 @@ class Settings:
     rest_api_write_to_file_system_enabled: bool = False
     metrics_enabled: bool = True  # [MetricsEnabled]: /tools/metrics-prometheus reports
     storage_compression: bool = False  # [StorageCompression]: new DICOM files zlib-compressed
+    # Lua (adapters/lua): [ExecuteLuaEnabled] lets admins POST /tools/execute-script;
+    # [LuaScripts] are run at start. Each call into Lua is stopped past these limits.
+    execute_lua_enabled: bool = False
+    lua_scripts: list[str] = attrs.field(factory=list)
+    lua_max_instructions: int = 500_000_000
+    lua_max_memory_mb: int = 256
     # [UserMetadata] name -> number (1024-65535); [UserContentType] name -> number or
     # [number, MIME type], for user attachments
     user_metadata: dict[str, Any] = attrs.field(factory=dict)
@@ -213,6 +219,10 @@ _FIELD_TYPES: dict[str, type] = {
     "check_revisions": bool,
     "rest_api_write_to_file_system_enabled": bool,
     "metrics_enabled": bool,
+    "execute_lua_enabled": bool,
+    "lua_scripts": list,
+    "lua_max_instructions": int,
+    "lua_max_memory_mb": int,
     "storage_compression": bool,
     "user_metadata": dict,
     "user_content_type": dict,
@@ -272,6 +282,8 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "RestApiWriteToFileSystemEnabled": "rest_api_write_to_file_system_enabled",
     "MetricsEnabled": "metrics_enabled",
     "StorageCompression": "storage_compression",
+    "ExecuteLuaEnabled": "execute_lua_enabled",
+    "LuaScripts": "lua_scripts",
     "UserMetadata": "user_metadata",
     "UserContentType": "user_content_type",
     "MaximumStorageSize": "maximum_storage_size",
@@ -331,6 +343,10 @@ def _validated(settings: Settings) -> Settings:
         configured_private_entries(settings.dictionary)
     except (ValueError, UnknownDicomTag) as error:
         raise ConfigError(f"Dictionary: {error}") from None
+    for script in settings.lua_scripts:
+        _check_file("LuaScripts", script)
+    if settings.lua_max_instructions < 1000 or settings.lua_max_memory_mb < 1:
+        raise ConfigError("lua_max_instructions: at least 1000; lua_max_memory_mb: at least 1")
     return settings
 
 
@@ -462,3 +478,19 @@ def _parse_bool(text: str) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ValueError(text)
+
+
+# Never handed to Lua's GetOrthancConfiguration: passwords and keys.
+_SECRET_OPTIONS = {"RegisteredUsers", "SslCertificate", "DicomTlsPrivateKey"}
+
+
+def orthanc_configuration(settings: Settings) -> dict[str, Any]:
+    """The Orthanc options Chronicle honours, by Orthanc's names, with their values now (what
+    Lua's GetOrthancConfiguration answers); secrets left out."""
+    values: dict[str, Any] = {}
+    for option, field in _ORTHANC_OPTIONS.items():
+        if option in _SECRET_OPTIONS:
+            continue
+        value = getattr(settings, field)
+        values[option] = str(value) if isinstance(value, Path) else value
+    return values

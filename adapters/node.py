@@ -23,11 +23,13 @@ from adapters.jobs.engine import JobEngine
 from adapters.leadership import Leadership
 from adapters.live_settings import LiveSettings, configured_values
 from adapters.log_levels import LogLevels
+from adapters.lua.engine import LuaEngine
 from adapters.metrics import Metrics
 from adapters.node_directory import NodeDirectory
 from adapters.peer_client import PeerClient
 from adapters.processors.file_reaper import FileReaper
 from adapters.processors.job_dispatch import JobDispatcher
+from adapters.processors.lua_callbacks import LuaCallbacks
 from adapters.processors.stability import StabilityWatcher
 from adapters.reconstruct import Reconstructor
 from adapters.recycling import Quota, Recycler
@@ -71,7 +73,7 @@ def read_models() -> list[ReadModel]:
 
 
 # Every processor, in the order they are listed.
-PROCESSOR_CLASSES = (FileReaper, StabilityWatcher, JobDispatcher)
+PROCESSOR_CLASSES = (FileReaper, StabilityWatcher, JobDispatcher, LuaCallbacks)
 
 
 class ReadModelWaiter:
@@ -111,6 +113,7 @@ class ChronicleNode:
         self.live = LiveSettings(self.db, settings)
         self.log_levels = LogLevels()
         self.metrics = Metrics(settings.metrics_enabled)
+        self.lua = _lua_engine(settings)
         self.reconstructor = Reconstructor(
             self.archive, self.storage, self.live, settings.input_bounds
         )
@@ -149,7 +152,12 @@ class ChronicleNode:
             self.archive,
             self.consumer_db,
             read_models(),
-            [FileReaper(self.storage), self.watcher, JobDispatcher(self.jobs.notify)],
+            [
+                FileReaper(self.storage),
+                self.watcher,
+                JobDispatcher(self.jobs.notify),
+                LuaCallbacks(self.lua),
+            ],
             eager=READ_YOUR_WRITES,
         )
         self.archive.subscribe(self.consumers.notify)
@@ -288,3 +296,10 @@ class ChronicleNode:
         self.db.close()
         if self.embedded is not None:
             self.embedded.stop()
+
+
+def _lua_engine(settings: Settings) -> LuaEngine | None:
+    """The Lua state, only when scripting is configured (ExecuteLuaEnabled or LuaScripts)."""
+    if not (settings.execute_lua_enabled or settings.lua_scripts):
+        return None
+    return LuaEngine(settings.lua_max_instructions, settings.lua_max_memory_mb * 1024 * 1024)

@@ -36,6 +36,7 @@ from api.routes.find import find_handlers
 from api.routes.instance_content import content_handlers
 from api.routes.jobs import jobs_handlers
 from api.routes.labels import label_handlers
+from api.routes.lua import lua_handlers
 from api.routes.metadata import metadata_handlers
 from api.routes.metrics import metrics_handlers
 from api.routes.modalities import modalities_handlers
@@ -47,6 +48,7 @@ from api.routes.system import chronicle_version, system_handlers
 from api.routes.tools import tools_handlers
 from api.routes.transfers import transfers_handlers
 from api.routes.upload import upload_handlers
+from api.scripting import scripting_startup
 from api.security_headers import protect
 from api.upload_timing import time_uploads
 
@@ -96,6 +98,7 @@ def orthanc_route_handlers() -> list[Any]:
         *bulk_handlers,
         *reconstruct_handlers(),
         *tools_handlers,
+        *lua_handlers,
         *settings_handlers,
         *metrics_handlers,
         *transfers_handlers,
@@ -112,6 +115,7 @@ def create_app(node: ChronicleNode) -> Litestar:
     parts = ApiParts.of(node)
     return Litestar(
         route_handlers=[orthanc],
+        on_startup=scripting_startup(node.lua, node.settings),
         state=State(
             {
                 "db": parts.db,

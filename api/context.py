@@ -13,6 +13,8 @@ from adapters.live_settings import LiveSettings
 from adapters.storage import StorageArea
 from domain.origin import Channel, Origin
 
+LUA_SCOPE = "chronicle.lua"  # set in the scope of a request a Lua script makes (api.scripting)
+
 
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
@@ -40,7 +42,7 @@ def rest_origin(request: Request) -> Origin:
     client = request.client
     user = request.scope.get("user") or ""
     return Origin(
-        Channel.REST,
+        Channel.LUA if request.scope.get(LUA_SCOPE) else Channel.REST,
         user=user if isinstance(user, str) else "",
         remote_ip=client.host if client else "",
     )

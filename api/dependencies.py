@@ -23,6 +23,7 @@ from adapters.ingest import Ingestor
 from adapters.jobs.engine import JobEngine
 from adapters.live_settings import LiveSettings
 from adapters.log_levels import LogLevels
+from adapters.lua.engine import LuaEngine
 from adapters.metrics import Metrics
 from adapters.node import ChronicleNode, ReadModelWaiter
 from adapters.node_directory import NodeDirectory
@@ -52,6 +53,7 @@ class ApiParts:
     log_levels: LogLevels
     metrics: Metrics
     reconstructor: Reconstructor
+    lua: LuaEngine | None
 
     @classmethod
     def of(cls, node: ChronicleNode) -> ApiParts:
@@ -73,6 +75,7 @@ class ApiParts:
             log_levels=node.log_levels,
             metrics=node.metrics,
             reconstructor=node.reconstructor,
+            lua=node.lua,
         )
 
     def dependencies(self) -> dict[str, Provide]:

@@ -36,6 +36,7 @@ class OrthancCode(Enum):
     INEXISTENT_TAG = (21, "Inexistent tag", 404)
     UNKNOWN_DICOM_TAG = (27, "Unknown DICOM tag", 500)
     BAD_JSON = (28, "Cannot parse a JSON document", 400)
+    CANNOT_EXECUTE_LUA = (2031, "Cannot execute a Lua command", 500)
     EMPTY_REQUEST = (33, "The request is empty", 400)
     REVISION = (
         43,

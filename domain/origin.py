@@ -15,10 +15,11 @@ class Channel(StrEnum):
     WATCHER = "WATCHER"
     ROUTING = "ROUTING"
     SYSTEM = "SYSTEM"
+    LUA = "LUA"  # a Lua script's call of the REST API
 
 
 # Orthanc's "Origin" metadata values for the channels it knows.
-_ORTHANC_ORIGIN = {Channel.REST: "RestApi", Channel.DICOM: "DicomProtocol"}
+_ORTHANC_ORIGIN = {Channel.REST: "RestApi", Channel.DICOM: "DicomProtocol", Channel.LUA: "Lua"}
 
 
 @attrs.frozen

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from adapters.cli import PROCESSOR_NAMES, PROJECTION_NAMES
 from adapters.embedded_postgres import Postmaster
@@ -173,7 +174,7 @@ def test_serve_reads_an_orthanc_configuration_file(tmp_path: Path, database_url:
         "{\n  // Orthanc's own comments are allowed\n"
         f'  "Name" : "FromOrthancJson", "HttpPort" : {port}, "DicomAet" : "MYAET",\n'
         f'  "StorageDirectory" : "{tmp_path / "orthanc-storage"}",\n'
-        '  /* a block comment */ "StableAge" : 5, "LuaScripts" : []\n}\n'
+        '  /* a block comment */ "StableAge" : 5, "LuaHeartBeatPeriod" : 10\n}\n'
     )
     server = ChronicleProcess(tmp_path / "unused", database_url, "--config", str(config))
     server.port = port
@@ -183,7 +184,7 @@ def test_serve_reads_an_orthanc_configuration_file(tmp_path: Path, database_url:
         assert system["Name"] == "FromOrthancJson"
         assert system["DicomAet"] == "MYAET"
         assert system["HttpPort"] == port
-        assert "Orthanc options not implemented yet: LuaScripts" in server.log()
+        assert "Orthanc options not implemented yet: LuaHeartBeatPeriod" in server.log()
     finally:
         server.stop()
 
@@ -202,6 +203,28 @@ def test_toml_configuration_and_environment(tmp_path: Path) -> None:
     settings = load_settings(config, environ={"CHRONICLE_HTTP_PORT": "9100"})
     assert (settings.http_port, settings.stable_age, settings.dicom_aet) == (9100, 2.5, "TOML")
     assert json.dumps(str(settings.data_dir)) == '"chronicle-data"'
+
+
+def test_orthanc_lua_options(tmp_path: Path) -> None:
+    from adapters.config import ConfigError, load_settings, orthanc_configuration
+
+    script = tmp_path / "route.lua"
+    script.write_text("function OnStoredInstance() end\n")
+    config = tmp_path / "orthanc.json"
+    options = {
+        "ExecuteLuaEnabled": True,
+        "LuaScripts": [str(script)],
+        "RegisteredUsers": {"alice": "secret"},
+    }
+    config.write_text(json.dumps(options))
+    settings = load_settings(config, environ={})
+    assert (settings.execute_lua_enabled, settings.lua_scripts) == (True, [str(script)])
+    seen_by_lua = orthanc_configuration(settings)
+    assert seen_by_lua["LuaScripts"] == [str(script)] and seen_by_lua["ExecuteLuaEnabled"]
+    assert "RegisteredUsers" not in seen_by_lua  # Lua never sees a password
+    config.write_text(json.dumps({"LuaScripts": [str(tmp_path / "missing.lua")]}))
+    with pytest.raises(ConfigError, match="LuaScripts: no such file"):
+        load_settings(config, environ={})
 
 
 def test_import_on_the_embedded_database_says_one_line_of_it(tmp_path: Path, corpus: Path) -> None:

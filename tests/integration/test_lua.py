@@ -1,0 +1,178 @@
+"""POST /tools/execute-script and LuaScripts, through HTTP as Orthanc's users call them: off by
+default; on, a script's output, its definitions kept for the next one, Orthanc's error
+answers, the limits, and the REST API called in-process as the script's installer.
+
+The expected outputs and error bodies (but the limits', which Orthanc does not have) are what
+Orthanc 1.10.1 answered to the same scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.dicom_factory import make_instance
+from tests.support.server import ChronicleProcess, upload_accepted
+from tests.support.waiting import eventually
+
+INSTRUCTION_LIMIT = 2_000_000
+
+
+def _run(client: httpx.Client, script: str) -> httpx.Response:
+    return client.post("/tools/execute-script", content=script)
+
+
+@pytest.fixture
+def scripting(tmp_path: Path, database_url: str) -> Iterator[ChronicleProcess]:
+    configured = tmp_path / "configured.lua"
+    configured.write_text(
+        'greeting = "configured"\n'
+        "function Initialize()\n  initialized = true\nend\n"
+        'function Describe(name) return "patient " .. name end\n'
+        "stored = {}\n"
+        "function OnStoredInstance(id, tags, metadata, origin)\n"
+        "  table.insert(stored, table.concat({id, tags.PatientID, origin.RequestOrigin,"
+        ' metadata.Origin}, "|"))\n'
+        "end\n"
+    )
+    config = tmp_path / "chronicle.toml"
+    config.write_text(
+        "execute_lua_enabled = true\n"
+        f"lua_scripts = [{str(configured)!r}]\n"
+        f"lua_max_instructions = {INSTRUCTION_LIMIT}\n"
+        "lua_max_memory_mb = 64\n"
+    )
+    process = ChronicleProcess(tmp_path / "data", database_url, "--config", str(config))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_scripts_are_refused_unless_enabled(server: ChronicleProcess) -> None:
+    with server.client() as client:
+        answer = _run(client, 'print("hello")')
+    assert (answer.status_code, answer.content) == (403, b"")
+
+
+def test_a_script_prints_and_its_definitions_stay(scripting: ChronicleProcess) -> None:
+    with scripting.client() as client:
+        first = _run(client, 'print("a", 2, nil, true) print() answer = 42')
+        assert (first.status_code, first.text) == (200, "a, 2, nil, true\n\n")
+        assert first.headers["content-type"].startswith("text/plain")
+        assert _run(client, "print(answer)").text == "42\n"
+        # LuaScripts ran at start, then Initialize()
+        kept = _run(client, 'print(greeting, initialized, Describe("P1"))')
+        assert kept.text == "configured, true, patient P1\n"
+
+
+def test_failures_answer_as_orthanc_and_leave_the_state_usable(
+    scripting: ChronicleProcess,
+) -> None:
+    with scripting.client() as client:
+        _run(client, "survivor = 1")
+        failures = {
+            'error("boom")': '[string "line"]:1: boom',
+            "this is not lua": "[string \"line\"]:1: syntax error near 'is'",
+            "while true do end": (
+                f"the Lua script ran past its limit of {INSTRUCTION_LIMIT} instructions"
+            ),
+            'local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 1000) .. i end': (
+                "the Lua script ran out of its memory limit of 64 MB"
+            ),
+        }
+        for script, details in failures.items():
+            answer = _run(client, script)
+            assert answer.status_code == 500, script
+            body = answer.json()
+            assert (body["OrthancStatus"], body["Message"]) == (
+                2031,
+                "Cannot execute a Lua command",
+            )
+            assert body["Details"] == details
+        assert _run(client, "print(survivor)").text == "1\n"
+
+
+def test_json_and_recursive_printing_as_orthanc(scripting: ChronicleProcess) -> None:
+    script = """
+        print(DumpJson({a = 1, b = {1, 2.5}, c = "s", d = true}))
+        print(DumpJson({a = 1, b = {1, 2}}, true))
+        print(DumpJson(ParseJson('{"x": [1, 2, {"y": null}], "z": "t"}')))
+        print(ParseJson("not json"))
+        PrintRecursive({b = {2}})
+        PrintRecursive("x")
+    """
+    with scripting.client() as client:
+        lines = _run(client, script).text.splitlines()
+    assert lines == [
+        '{"a":1,"b":[1,2.5],"c":"s","d":true}',
+        '{"a":"1","b":["1","2"]}',
+        '{"x":[1,2,[]],"z":"t"}',
+        "nil",
+        "table",
+        "\t[b], table",
+        "\t[b]\t[1], number, 2",
+        "string, x",
+    ]
+
+
+def test_rest_calls_run_in_process_and_are_marked_as_lua(
+    scripting: ChronicleProcess, tmp_path: Path
+) -> None:
+    dicom = tmp_path / "upload.dcm"
+    dicom.write_bytes(make_instance("LUA-1"))
+    script = f"""
+        local file = io.open({str(dicom)!r}, "rb")
+        local data = file:read("a")
+        file:close()
+        local stored = ParseJson(RestApiPost("/instances", data))
+        print(stored["ID"])
+        print(RestApiGet("/nope"))
+        print(RestApiDelete("/patients/nope"))
+        print(ParseJson(RestApiGet("/system"))["Name"])
+    """
+    with scripting.client() as client:
+        answer = _run(client, script)
+        assert answer.status_code == 200, answer.text
+        instance, missing, not_deleted, name = answer.text.splitlines()
+        assert (missing, not_deleted, name) == ("nil", "nil", "Chronicle")
+        assert client.get(f"/instances/{instance}/metadata/Origin").text == "Lua"
+        patient = client.get(f"/instances/{instance}/patient").json()["ID"]
+        deleted = _run(client, f'print(RestApiDelete("/patients/{patient}"))')
+        assert deleted.text == "true\n"
+        assert client.get(f"/patients/{patient}").status_code == 404
+        nested = _run(client, 'print(RestApiPost("/tools/execute-script", "print(1)"))')
+        assert nested.text == "nil\n"  # a script cannot start another
+
+
+def test_on_stored_instance_runs_once_per_store_and_never_for_history(
+    scripting: ChronicleProcess,
+) -> None:
+    def stored(client: httpx.Client) -> list[str]:
+        return _run(client, "for _, line in ipairs(stored) do print(line) end").text.splitlines()
+
+    with scripting.client() as client:
+        first = upload_accepted(
+            client, make_instance("LUA-A", "1.2.3.1", "1.2.3.1.1", "1.2.3.1.1.1")
+        )
+        second = upload_accepted(
+            client, make_instance("LUA-B", "1.2.3.2", "1.2.3.2.1", "1.2.3.2.1.1")
+        )
+        client.post(
+            "/instances", content=make_instance("LUA-A", "1.2.3.1", "1.2.3.1.1", "1.2.3.1.1.1")
+        )
+        assert eventually(lambda: len(stored(client)) == 2)
+        assert sorted(stored(client)) == sorted(
+            [f"{first['ID']}|LUA-A|RestApi|RestApi", f"{second['ID']}|LUA-B|RestApi|RestApi"]
+        )
+    scripting.stop()
+    scripting.start()  # a new Lua state: what it saw before the restart is not sent again
+    with scripting.client() as client:
+        third = upload_accepted(
+            client, make_instance("LUA-C", "1.2.3.3", "1.2.3.3.1", "1.2.3.3.1.1")
+        )
+        assert eventually(lambda: len(stored(client)) == 1)
+        assert stored(client) == [f"{third['ID']}|LUA-C|RestApi|RestApi"]
