@@ -9,15 +9,19 @@ when the call fails; the `builtin` argument changes nothing (Chronicle loads no 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import httpx
 import lupa.lua54 as lua
 from pydicom.uid import generate_uid
 
 from adapters.lua.engine import Caller, LuaEngine
 from adapters.lua.values import to_lua, to_python
+
+log = logging.getLogger("chronicle.lua")
 
 
 class RestCaller(Protocol):
@@ -72,6 +76,46 @@ def install_library(
         patient = _text(level or "").lower() == "patient"
         return (str(uuid.uuid4()) if patient else str(generate_uid())).encode()
 
+    def send(collection: str, resource_id: Any, target: Any) -> bytes:
+        """Sends now (a synchronous store) and answers the ID, so that calls chain as in
+        Orthanc's `Delete(SendToModality(instanceId, "PACS"))`; a failed send is a Lua error,
+        so nothing after it in the chain runs."""
+        identifier = _text(resource_id)
+        body = json.dumps({"Resources": [identifier], "Synchronous": True}).encode()
+        status, answer = call("POST", f"/{collection}/{_text(target)}/store", body, None)
+        if status >= 400:
+            raise LuaCommandFailed(
+                f"cannot send {identifier} to {_text(target)}: {_details(answer)}"
+            )
+        return identifier.encode()
+
+    def delete(resource_id: Any) -> bool:
+        """Deletes a resource of any level, as Orthanc's Delete; a Lua error if it is unknown."""
+        identifier = _text(resource_id)
+        for collection in ("instances", "series", "studies", "patients"):
+            status, _ = call("DELETE", f"/{collection}/{identifier}", None, None)
+            if status < 400:
+                return True
+        raise LuaCommandFailed(f"cannot delete {identifier}: unknown resource")
+
+    engine.define(
+        "SendToModality", lambda resource, modality, *_: send("modalities", resource, modality)
+    )
+    engine.define("SendToPeer", lambda resource, peer, *_: send("peers", resource, peer))
+    engine.define("Delete", delete)
+    http = OutgoingHttp()
+    engine.define("HttpGet", lambda url, headers=None: http.request("GET", url, None, headers))
+    engine.define(
+        "HttpPost", lambda url, body=b"", headers=None: http.request("POST", url, body, headers)
+    )
+    engine.define(
+        "HttpPut", lambda url, body=b"", headers=None: http.request("PUT", url, body, headers)
+    )
+    engine.define(
+        "HttpDelete", lambda url, headers=None: http.request("DELETE", url, None, headers)
+    )
+    engine.define("SetHttpCredentials", http.set_credentials)
+    engine.define("SetHttpTimeout", http.set_timeout)
     engine.define("RestApiGet", rest_get)
     engine.define("RestApiPost", rest_post)
     engine.define("RestApiPut", rest_put)
@@ -81,6 +125,54 @@ def install_library(
     engine.define("GenerateDicomUid", generate_dicom_uid)
     engine.define("GetOrthancConfiguration", lambda: to_lua(runtime, configuration()))
     runtime.execute(_PRINT_RECURSIVE.encode())
+
+
+class OutgoingHttp:
+    """HttpGet/Post/Put/Delete: requests to other servers, with the credentials and timeout
+    the script last set (Orthanc's SetHttpCredentials, SetHttpTimeout; 10 s by default). The
+    body of the answer, or nil when the request fails; HttpDelete answers true."""
+
+    def __init__(self) -> None:
+        self.auth: tuple[str, str] | None = None
+        self.timeout = 10.0
+
+    def set_credentials(self, user: Any, password: Any) -> None:
+        self.auth = (_text(user), _text(password))
+
+    def set_timeout(self, seconds: Any) -> None:
+        self.timeout = float(seconds) if float(seconds) > 0 else 10.0
+
+    def request(self, method: str, url: Any, body: Any, headers: Any) -> Any:
+        content = None if body is None else _bytes(body)
+        try:
+            answer = httpx.request(
+                method,
+                _text(url),
+                content=content,
+                headers=_headers(headers),
+                auth=self.auth,
+                timeout=self.timeout,
+            )
+        except httpx.HTTPError as error:
+            log.warning("Lua: %s %s failed: %s", method, _text(url), type(error).__name__)
+            return None
+        if answer.status_code >= 400:
+            return None
+        return True if method == "DELETE" else answer.content
+
+
+class LuaCommandFailed(RuntimeError):
+    """A command a script gave (SendToModality, Delete…) failed: the script stops there."""
+
+
+def _details(answer: bytes) -> str:
+    try:
+        body = json.loads(answer)
+    except ValueError:
+        return answer.decode("utf-8", "replace") or "refused"
+    if isinstance(body, dict):
+        return str(body.get("Details") or body.get("Message") or "refused")
+    return "refused"
 
 
 def _text(value: Any) -> str:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.dicom_factory import make_instance
 from tests.support.server import ChronicleProcess, upload_accepted
+from tests.support.storage_scp import StorageSCP
 from tests.support.waiting import eventually
 
 INSTRUCTION_LIMIT = 2_000_000
@@ -44,12 +45,8 @@ def scripting(tmp_path: Path, database_url: str) -> Iterator[ChronicleProcess]:
         f"lua_max_instructions = {INSTRUCTION_LIMIT}\n"
         "lua_max_memory_mb = 64\n"
     )
-    process = ChronicleProcess(tmp_path / "data", database_url, "--config", str(config))
-    process.start()
-    try:
+    with ChronicleProcess(tmp_path / "data", database_url, "--config", str(config)) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_scripts_are_refused_unless_enabled(server: ChronicleProcess) -> None:
@@ -176,3 +173,62 @@ def test_on_stored_instance_runs_once_per_store_and_never_for_history(
         )
         assert eventually(lambda: len(stored(client)) == 1)
         assert stored(client) == [f"{third['ID']}|LUA-C|RestApi|RestApi"]
+
+
+ROUTING_SCRIPT = """
+function OnStoredInstance(instanceId, tags, metadata, origin)
+  if origin.RequestOrigin == "Lua" then return end
+  if tags.Modality == "CT" then
+    Delete(SendToModality(instanceId, "dest"))
+  else
+    Delete(SendToModality(instanceId, "nowhere"))  -- fails: nothing is deleted
+  end
+end
+"""
+
+
+def test_auto_routing_sends_then_deletes_what_matches(tmp_path: Path, database_url: str) -> None:
+    """Orthanc's classic auto-routing script: every CT goes to the destination and leaves the
+    archive; the MR, whose send fails (an unknown modality), stays."""
+    destination = StorageSCP().start()
+    script = tmp_path / "route.lua"
+    script.write_text(ROUTING_SCRIPT)
+    config = tmp_path / "chronicle.toml"
+    config.write_text(
+        f"lua_scripts = [{str(script)!r}]\n"
+        f'[dicom_modalities]\ndest = ["DEST", "127.0.0.1", {destination.port}]\n'
+    )
+    server = ChronicleProcess(tmp_path / "data", database_url, "--config", str(config))
+    server.start()
+    try:
+        with server.client() as client:
+            ct = make_instance("ROUTE-CT", "1.2.9.1", "1.2.9.1.1", "1.2.9.1.1.1")
+            mr = make_instance("ROUTE-MR", "1.2.9.2", "1.2.9.2.1", "1.2.9.2.1.1", modality="MR")
+            routed = upload_accepted(client, ct)["ID"]
+            kept = upload_accepted(client, mr)["ID"]
+            assert eventually(lambda: client.get(f"/instances/{routed}").status_code == 404)
+            assert set(destination.received) == {"1.2.9.1.1.1"}
+            assert eventually(lambda: f"cannot send {kept} to nowhere" in server.log())
+            assert client.get(f"/instances/{kept}").status_code == 200
+            assert [entry["Status"] for entry in client.get("/exports/audit").json()] == ["Success"]
+    finally:
+        server.stop()
+        destination.stop()
+
+
+def test_http_functions_reach_other_servers(scripting: ChronicleProcess) -> None:
+    """HttpGet/HttpPost reach any HTTP server (here the archive itself, over the network);
+    a refused connection or an error status answers nil."""
+    url = scripting.url
+    script = f"""
+        SetHttpTimeout(5)
+        SetHttpCredentials("someone", "secret")
+        print(ParseJson(HttpGet("{url}/system"))["Name"])
+        print(HttpGet("{url}/nope"))
+        print(HttpPost("{url}/tools/lookup", "{{}}") ~= nil)
+        print(HttpDelete("{url}/patients/nope"))
+        print(HttpGet("http://127.0.0.1:1/"))
+    """
+    with scripting.client() as client:
+        answer = _run(client, script)
+    assert answer.text.splitlines() == ["Chronicle", "nil", "true", "nil", "nil"]

@@ -119,6 +119,13 @@ class ChronicleProcess:
             time.sleep(0.1)
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
 
+    def __enter__(self) -> ChronicleProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def stored_files(self) -> set[Path]:
         """Every file in the storage area (temporary files, dot-prefixed, left out)."""
         storage = self.data_dir / "storage"
