@@ -66,6 +66,8 @@ def _import_file(ingestor: Ingestor, path: Path, origin: Origin, summary: Import
         return
     if result.status is StoreStatus.ALREADY_STORED:
         summary.duplicates += 1
+    elif result.status is StoreStatus.FILTERED_OUT:
+        summary.rejected.append((str(path), "filtered out by ReceivedInstanceFilter"))
     else:
         summary.stored += 1
         summary.last_position = result.position

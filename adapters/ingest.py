@@ -6,6 +6,7 @@ Used by every way in: REST upload, C-STORE, folder import.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 
@@ -17,6 +18,13 @@ from domain.archive import Archive, StoreOutcome, StoreStatus
 from domain.dicom_structure import DEFAULT_BOUNDS, InputBounds
 from domain.instance_record import InstanceRecord, read_received
 from domain.origin import Origin
+
+
+class Admission(Protocol):
+    """Whether an instance may be stored, asked before anything is written (Lua's
+    ReceivedInstanceFilter)."""
+
+    def __call__(self, data: bytes, origin: Origin) -> bool: ...
 
 
 @attrs.frozen
@@ -50,12 +58,15 @@ class Ingestor:
         self.bounds = bounds
         self.recycler = recycler
         self.compression = ZLIB_WITH_SIZE if compress else None
+        self.admission: Admission | None = None  # set by the HTTP application (api.scripting)
 
     def ingest(self, data: bytes, origin: Origin) -> IngestResult:
         """Raises domain.dicom_files.InvalidDicomFile, or adapters.recycling.StorageFull when
         the storage quota refuses the instance, leaving nothing behind."""
         with stage_timing.stage("parse"):
             described = read_received(data, self.default_encoding(), self.bounds)
+        if self.admission is not None and not self.admission(data, origin):
+            return _result(described, StoreStatus.FILTERED_OUT, None)
         with stage_timing.stage("file"):
             stored = self.storage.write(data, self.compression)
         record = attrs.evolve(described, attachment=attrs.asdict(stored))
@@ -67,14 +78,7 @@ class Ingestor:
             raise
         if outcome.status is StoreStatus.ALREADY_STORED:
             self.storage.remove(stored.uuid)
-        return IngestResult(
-            status=outcome.status,
-            instance_id=record.instance_id,
-            series_id=record.series_id,
-            study_id=record.study_id,
-            patient_id=record.patient_id,
-            position=outcome.position,
-        )
+        return _result(record, outcome.status, outcome.position)
 
     def _store(self, record: InstanceRecord, origin: Origin) -> StoreOutcome:
         def store() -> StoreOutcome:
@@ -96,3 +100,14 @@ class Ingestor:
             return
         if recorded != file_uuid:
             self.storage.remove(file_uuid)
+
+
+def _result(record: InstanceRecord, status: StoreStatus, position: int | None) -> IngestResult:
+    return IngestResult(
+        status=status,
+        instance_id=record.instance_id,
+        series_id=record.series_id,
+        study_id=record.study_id,
+        patient_id=record.patient_id,
+        position=position,
+    )

@@ -48,7 +48,7 @@ from api.routes.system import chronicle_version, system_handlers
 from api.routes.tools import tools_handlers
 from api.routes.transfers import transfers_handlers
 from api.routes.upload import upload_handlers
-from api.scripting import scripting_startup
+from api.scripting import ReceivedInstanceFilter, filter_http_requests, scripting_startup
 from api.security_headers import protect
 from api.upload_timing import time_uploads
 
@@ -69,7 +69,7 @@ def create_asgi_app(node: ChronicleNode) -> ASGIApp:
     """What the HTTP server runs: the application behind the outermost guard."""
     settings = node.settings
     authenticated = authenticate(
-        create_app(node),
+        filter_http_requests(create_app(node), node.lua),
         node.users,
         settings.authentication_enabled,
         anonymous_system=settings.anonymous_system,
@@ -108,6 +108,14 @@ def orthanc_route_handlers() -> list[Any]:
     ]
 
 
+def _scripting(node: ChronicleNode) -> list[Any]:
+    """Lua, when configured: its library and start-up hook, and the filter ingest asks."""
+    if node.lua is None:
+        return []
+    node.ingestor.admission = ReceivedInstanceFilter(node.lua, node.live, node.settings)
+    return scripting_startup(node.lua, node.settings)
+
+
 def create_app(node: ChronicleNode) -> Litestar:
     # One router per surface, so that guards (authentication) attach per surface; Dicoogle's
     # /dicoogle/ and Capacitor's /api/ come as routers of their own.
@@ -115,7 +123,7 @@ def create_app(node: ChronicleNode) -> Litestar:
     parts = ApiParts.of(node)
     return Litestar(
         route_handlers=[orthanc],
-        on_startup=scripting_startup(node.lua, node.settings),
+        on_startup=_scripting(node),
         state=State(
             {
                 "db": parts.db,

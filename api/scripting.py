@@ -21,10 +21,17 @@ from litestar import Litestar
 from litestar.types import ASGIApp
 
 from adapters.config import Settings, orthanc_configuration
+from adapters.live_settings import LiveSettings
 from adapters.lua.engine import Caller, LuaEngine, LuaError
 from adapters.lua.library import install_library
+from adapters.lua.values import origin_fields, to_lua
+from adapters.processors.lua_callbacks import CALLBACKS
 from api.context import LUA_SCOPE
+from api.dicom_dictionary import private_dictionary
+from api.dicom_json import simplified_tags
 from api.permissions import may
+from domain.dicom_files import read_dicom
+from domain.origin import Origin
 from domain.passwords import ADMIN
 from domain.users import CONFIGURATION
 
@@ -78,11 +85,9 @@ class InProcessRest:
 
 
 def scripting_startup(
-    engine: LuaEngine | None, settings: Settings
+    engine: LuaEngine, settings: Settings
 ) -> list[Callable[[Litestar], Awaitable[None]]]:
-    """The application's start-up hook for Lua: none without scripting."""
-    if engine is None:
-        return []
+    """Lua's part of the application: the library, and the start-up hook that runs LuaScripts."""
     rest = InProcessRest(settings.authentication_enabled)
     install_library(engine, rest, lambda: orthanc_configuration(settings))
 
@@ -106,6 +111,85 @@ def _run_configured_scripts(engine: LuaEngine, scripts: list[str]) -> None:
         engine.call("Initialize", caller=CONFIGURED_SCRIPTS)
     except LuaError as error:
         log.error("Lua: Initialize() failed: %s\n%s", error.message, error.traceback)
+
+
+class ReceivedInstanceFilter:
+    """Orthanc's ReceivedInstanceFilter(dicom, origin, info), asked before each instance is
+    stored (REST, C-STORE): a false answer stores nothing (REST answers "FilteredOut", C-STORE
+    success, as Orthanc 1.10.1). A failing filter refuses the instance, as Orthanc."""
+
+    NAME = "ReceivedInstanceFilter"
+
+    def __init__(self, engine: LuaEngine, live: LiveSettings, settings: Settings) -> None:
+        self.engine = engine
+        self.live = live
+        self.dictionary = private_dictionary(settings.dictionary)
+
+    def __call__(self, data: bytes, origin: Origin) -> bool:
+        if not self.engine.defines(self.NAME):
+            return True
+        header = read_dicom(data)
+        tags = simplified_tags(
+            header,
+            default_encoding=self.live.default_encoding,
+            private_dictionary=self.dictionary,
+        )
+        meta = getattr(header.dataset, "file_meta", None)
+        info = {
+            "HasPixelData": "PixelData" in header.dataset or header.pixel_data_skipped,
+            "TransferSyntaxUID": str(getattr(meta, "TransferSyntaxUID", "") or ""),
+        }
+        runtime = self.engine.runtime
+        arguments = (
+            to_lua(runtime, tags),
+            to_lua(runtime, origin_fields(origin)),
+            to_lua(runtime, info),
+        )
+        try:
+            return bool(self.engine.call(self.NAME, *arguments, caller=CALLBACKS))
+        except LuaError as error:
+            log.error("Lua: %s failed: %s\n%s", self.NAME, error.message, error.traceback)
+            return False
+
+
+def filter_http_requests(app: ASGIApp, engine: LuaEngine | None) -> ASGIApp:
+    """Orthanc's IncomingHttpRequestFilter(method, uri, ip, username, headers), asked before
+    each HTTP request is routed (after authentication): false answers 403 with no body, as
+    Orthanc 1.10.1. A failing filter refuses the request too. Requests Lua itself makes are
+    not filtered."""
+    if engine is None:
+        return app
+    name = "IncomingHttpRequestFilter"
+
+    def allowed(scope: Any) -> bool:
+        client = scope.get("client")
+        headers = {
+            key.decode("latin-1").lower(): value.decode("latin-1")
+            for key, value in scope.get("headers", [])
+        }
+        user = scope.get("user")
+        arguments = (
+            str(scope.get("method", "")).encode(),
+            str(scope["path"]).encode(),
+            (client[0] if client else "").encode(),
+            (user if isinstance(user, str) else "").encode(),
+            to_lua(engine.runtime, headers),
+        )
+        try:
+            return bool(engine.call(name, *arguments, caller=CALLBACKS))
+        except LuaError as error:
+            log.error("Lua: %s failed: %s\n%s", name, error.message, error.traceback)
+            return False
+
+    async def filtered(scope: Any, receive: Any, send: Any) -> None:
+        asked = scope["type"] == "http" and engine.defines(name) and not scope.get(LUA_SCOPE)
+        if asked and not await anyio.to_thread.run_sync(allowed, scope):
+            await send({"type": "http.response.start", "status": 403, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    return filtered
 
 
 def lua_caller(scope: Any) -> Caller:

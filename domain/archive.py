@@ -43,6 +43,7 @@ class BulkEventReader(Protocol):
 class StoreStatus(StrEnum):
     SUCCESS = "Success"
     ALREADY_STORED = "AlreadyStored"
+    FILTERED_OUT = "FilteredOut"  # refused by a Lua ReceivedInstanceFilter: nothing stored
 
 
 @attrs.frozen

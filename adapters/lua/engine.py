@@ -20,6 +20,16 @@ import lupa.lua54 as lua
 
 log = logging.getLogger("chronicle.lua")
 
+# The functions Chronicle calls when scripts define them (callbacks and filters).
+CALLBACK_NAMES = (
+    "OnStoredInstance",
+    "OnDeletedInstance",
+    "OnStablePatient",
+    "OnStableStudy",
+    "OnStableSeries",
+    "ReceivedInstanceFilter",
+    "IncomingHttpRequestFilter",
+)
 CHUNK_NAME = "line"  # Orthanc's: errors read `[string "line"]:1: …`
 
 # Runs `fn(...)` in a coroutine under an instruction budget; answers (true, results…) or
@@ -83,6 +93,7 @@ class LuaEngine:
         # This process's REST API, once the HTTP application serves (adapters.lua.library)
         self.rest: Any = None
         self.define("_chronicle_write", self._write)
+        self._defined: frozenset[str] = frozenset()
         self._runtime.execute(_PRINT.encode())
 
     @property
@@ -118,6 +129,11 @@ class LuaEngine:
         with self._lock:
             return self._runtime.globals()[name.encode()] is not None
 
+    def defines(self, name: str) -> bool:
+        """Whether the scripts had defined `name` (one of CALLBACK_NAMES) when the last call
+        ended; without waiting for a call that runs now, so a request can ask it cheaply."""
+        return name in self._defined
+
     @contextmanager
     def _session(self, caller: Caller) -> Iterator[list[str]]:
         with self._lock:
@@ -126,6 +142,10 @@ class LuaEngine:
                 yield self._output
             finally:
                 self._output, self.caller = None, None
+                globals_ = self._runtime.globals()
+                self._defined = frozenset(
+                    name for name in CALLBACK_NAMES if globals_[name.encode()] is not None
+                )
 
     def _call(self, function: Any, *arguments: Any) -> Any:
         try:

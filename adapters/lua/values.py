@@ -11,6 +11,8 @@ from typing import Any
 
 import lupa.lua54 as lua
 
+from domain.origin import Channel, Origin
+
 
 def to_python(value: Any, keep_strings: bool = False) -> Any:
     """A Lua value as plain Python; `keep_strings`: numbers as text (DumpJson's second argument)."""
@@ -60,3 +62,20 @@ def _key_text(key: Any) -> str:
     if isinstance(key, float) and key.is_integer():
         return str(int(key))
     return str(key)
+
+
+def origin_fields(origin: Origin) -> dict[str, str]:
+    """Orthanc's `origin` argument of the callbacks and filters: who caused it, with the fields
+    Orthanc 1.10.1 gives for that kind of request."""
+    if origin.channel is Channel.DICOM:
+        return {
+            "CalledAet": origin.called_aet,
+            "RemoteAet": origin.remote_aet,
+            "RemoteIp": origin.remote_ip,
+            "RequestOrigin": origin.orthanc_origin,
+        }
+    return {
+        "RemoteIp": origin.remote_ip,
+        "RequestOrigin": origin.orthanc_origin,
+        "Username": origin.user,
+    }

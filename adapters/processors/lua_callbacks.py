@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.lua.engine import Caller, LuaEngine, LuaError
-from adapters.lua.values import to_lua
+from adapters.lua.values import origin_fields, to_lua
 from domain.aggregates import Instance, Resource
 from domain.origin import Origin
 from domain.passwords import ADMIN
@@ -51,7 +51,7 @@ class LuaCallbacks:
 
     def handle(self, batch: Sequence[Positioned]) -> None:
         engine = self.engine
-        if engine is None or not any(map(engine.has, _CALLBACK_NAMES)):
+        if engine is None or not any(map(engine.defines, _CALLBACK_NAMES)):
             return
         if engine.rest is None or engine.rest("GET", "/system", None, {}, CALLBACKS)[0] != 200:
             raise NotServingYet("the REST API does not answer yet")
@@ -80,7 +80,7 @@ class LuaCallbacks:
         if tags is None or metadata is None:
             return  # deleted since
         runtime = engine.runtime
-        lua_origin = to_lua(runtime, _origin_fields(origin))
+        lua_origin = to_lua(runtime, origin_fields(origin))
         self._call(
             engine,
             "OnStoredInstance",
@@ -119,14 +119,3 @@ _CALLBACK_NAMES = ("OnStoredInstance", "OnDeletedInstance", *STABLE_CALLBACKS.va
 def _read(engine: LuaEngine, path: str) -> Any:
     status, body = engine.rest("GET", path, None, {}, CALLBACKS)
     return json.loads(body) if status == 200 else None
-
-
-def _origin_fields(origin: Origin) -> dict[str, str]:
-    """Orthanc's `origin` argument: who caused the store."""
-    return {
-        "RequestOrigin": origin.orthanc_origin,
-        "RemoteAet": origin.remote_aet,
-        "RemoteIp": origin.remote_ip,
-        "CalledAet": origin.called_aet,
-        "Username": origin.user,
-    }

@@ -8,10 +8,15 @@ Orthanc 1.10.1 answered to the same scripts."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
 import httpx
 import pytest
+from pydicom import dcmread
+from pydicom.uid import ExplicitVRLittleEndian
+from pynetdicom import AE
+from pynetdicom.sop_class import CTImageStorage
 
 from tests.support.dicom_factory import make_instance
 from tests.support.server import ChronicleProcess, upload_accepted
@@ -232,3 +237,83 @@ def test_http_functions_reach_other_servers(scripting: ChronicleProcess) -> None
     with scripting.client() as client:
         answer = _run(client, script)
     assert answer.text.splitlines() == ["Chronicle", "nil", "true", "nil", "nil"]
+
+
+FILTER_SCRIPT = """
+seen = {}
+function ReceivedInstanceFilter(dicom, origin, info)
+  table.insert(seen, DumpJson(origin) .. " " .. DumpJson(info))
+  return dicom.PatientID ~= "REFUSE"
+end
+function IncomingHttpRequestFilter(method, uri, ip, username, headers)
+  return not (method == "DELETE" or headers["x-refuse"] == "yes")
+end
+"""
+
+
+@pytest.fixture
+def filtering(tmp_path: Path, database_url: str) -> Iterator[ChronicleProcess]:
+    script = tmp_path / "filters.lua"
+    script.write_text(FILTER_SCRIPT)
+    config = tmp_path / "chronicle.toml"
+    config.write_text(
+        "execute_lua_enabled = true\n"
+        f"lua_scripts = [{str(script)!r}]\n"
+        "dicom_always_allow_store = true\n"
+    )
+    with ChronicleProcess(tmp_path / "data", database_url, "--config", str(config)) as process:
+        yield process
+
+
+def _c_store(server: ChronicleProcess, data: bytes) -> int:
+    ae = AE(ae_title="LUASCU")
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    association = ae.associate("127.0.0.1", server.dicom_port, ae_title="CHRONICLE")
+    assert association.is_established
+    try:
+        status = association.send_c_store(dcmread(BytesIO(data)))
+        return int(status.Status)
+    finally:
+        association.release()
+
+
+def test_received_instance_filter_stores_nothing_it_refuses(filtering: ChronicleProcess) -> None:
+    """As Orthanc 1.10.1: REST answers 200 "FilteredOut" and C-STORE success, and nothing of
+    the refused instance is kept; the filter sees Orthanc's origin and info tables."""
+    refused = make_instance("REFUSE", "1.2.8.1", "1.2.8.1.1", "1.2.8.1.1.1")
+    with filtering.client() as client:
+        head = client.get("/changes", params={"last": ""}).json()["Last"]
+        answer = client.post("/instances", content=refused)
+        assert answer.status_code == 200 and answer.json()["Status"] == "FilteredOut"
+        assert _c_store(filtering, refused) == 0x0000
+        assert client.get("/instances").json() == []
+        assert client.get("/changes", params={"last": ""}).json()["Last"] == head
+        assert not filtering.stored_files()
+        accepted = make_instance("ACCEPT", "1.2.8.2", "1.2.8.2.1", "1.2.8.2.1.1")
+        assert _c_store(filtering, accepted) == 0x0000
+        assert len(client.get("/instances").json()) == 1
+        seen = _run(client, "for _, line in ipairs(seen) do print(line) end").text.splitlines()
+    info = '{"HasPixelData":true,"TransferSyntaxUID":"1.2.840.10008.1.2.1"}'
+    dicom = (
+        '{"CalledAet":"CHRONICLE","RemoteAet":"LUASCU","RemoteIp":"127.0.0.1",'
+        '"RequestOrigin":"DicomProtocol"}'
+    )
+    assert seen == [
+        '{"RemoteIp":"127.0.0.1","RequestOrigin":"RestApi","Username":""} ' + info,
+        f"{dicom} {info}",
+        f"{dicom} {info}",
+    ]
+
+
+def test_incoming_http_request_filter_refuses_with_an_empty_403(
+    filtering: ChronicleProcess,
+) -> None:
+    with filtering.client() as client:
+        stored = upload_accepted(client, make_instance("KEEP"))["ID"]
+        refused = client.delete(f"/instances/{stored}")
+        assert (refused.status_code, refused.content) == (403, b"")
+        assert client.get("/system", headers={"X-Refuse": "yes"}).status_code == 403
+        assert client.get(f"/instances/{stored}").status_code == 200
+        # a script's own requests are not filtered
+        assert _run(client, f'print(RestApiDelete("/instances/{stored}"))').text == "true\n"
+        assert client.get(f"/instances/{stored}").status_code == 404
