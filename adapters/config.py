@@ -112,6 +112,7 @@ class Settings:
     lua_scripts: list[str] = attrs.field(factory=list)
     lua_max_instructions: int = 500_000_000
     lua_max_memory_mb: int = 256
+    lua_heart_beat_period: int = 0  # [LuaHeartBeatPeriod] seconds between OnHeartBeat(); 0: never
     # [UserMetadata] name -> number (1024-65535); [UserContentType] name -> number or
     # [number, MIME type], for user attachments
     user_metadata: dict[str, Any] = attrs.field(factory=dict)
@@ -223,6 +224,7 @@ _FIELD_TYPES: dict[str, type] = {
     "lua_scripts": list,
     "lua_max_instructions": int,
     "lua_max_memory_mb": int,
+    "lua_heart_beat_period": int,
     "storage_compression": bool,
     "user_metadata": dict,
     "user_content_type": dict,
@@ -284,6 +286,7 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "StorageCompression": "storage_compression",
     "ExecuteLuaEnabled": "execute_lua_enabled",
     "LuaScripts": "lua_scripts",
+    "LuaHeartBeatPeriod": "lua_heart_beat_period",
     "UserMetadata": "user_metadata",
     "UserContentType": "user_content_type",
     "MaximumStorageSize": "maximum_storage_size",
@@ -347,6 +350,8 @@ def _validated(settings: Settings) -> Settings:
         _check_file("LuaScripts", script)
     if settings.lua_max_instructions < 1000 or settings.lua_max_memory_mb < 1:
         raise ConfigError("lua_max_instructions: at least 1000; lua_max_memory_mb: at least 1")
+    if settings.lua_heart_beat_period < 0:
+        raise ConfigError("LuaHeartBeatPeriod: a number of seconds, 0 or more")
     return settings
 
 

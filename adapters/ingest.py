@@ -22,9 +22,10 @@ from domain.origin import Origin
 
 class Admission(Protocol):
     """Whether an instance may be stored, asked before anything is written (Lua's
-    ReceivedInstanceFilter)."""
+    ReceivedInstanceFilter and ReceivedCStoreInstanceFilter): None if it may, else the DIMSE
+    status a C-STORE sender is answered (0x0000 included: refused, yet "success")."""
 
-    def __call__(self, data: bytes, origin: Origin) -> bool: ...
+    def __call__(self, data: bytes, origin: Origin) -> int | None: ...
 
 
 @attrs.frozen
@@ -35,6 +36,7 @@ class IngestResult:
     study_id: str
     patient_id: str
     position: int | None
+    cstore_status: int = 0  # what a C-STORE sender hears when the instance is filtered out
 
 
 class Ingestor:
@@ -65,8 +67,11 @@ class Ingestor:
         the storage quota refuses the instance, leaving nothing behind."""
         with stage_timing.stage("parse"):
             described = read_received(data, self.default_encoding(), self.bounds)
-        if self.admission is not None and not self.admission(data, origin):
-            return _result(described, StoreStatus.FILTERED_OUT, None)
+        refusal = None if self.admission is None else self.admission(data, origin)
+        if refusal is not None:
+            return attrs.evolve(
+                _result(described, StoreStatus.FILTERED_OUT, None), cstore_status=refusal
+            )
         with stage_timing.stage("file"):
             stored = self.storage.write(data, self.compression)
         record = attrs.evolve(described, attachment=attrs.asdict(stored))

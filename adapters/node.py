@@ -156,7 +156,7 @@ class ChronicleNode:
                 FileReaper(self.storage),
                 self.watcher,
                 JobDispatcher(self.jobs.notify),
-                LuaCallbacks(self.lua),
+                LuaCallbacks(self.lua, self.db, settings.lua_heart_beat_period),
             ],
             eager=READ_YOUR_WRITES,
         )

@@ -48,7 +48,12 @@ from api.routes.system import chronicle_version, system_handlers
 from api.routes.tools import tools_handlers
 from api.routes.transfers import transfers_handlers
 from api.routes.upload import upload_handlers
-from api.scripting import ReceivedInstanceFilter, filter_http_requests, scripting_startup
+from api.scripting import (
+    LuaAdmission,
+    filter_http_requests,
+    scripting_shutdown,
+    scripting_startup,
+)
 from api.security_headers import protect
 from api.upload_timing import time_uploads
 
@@ -112,8 +117,12 @@ def _scripting(node: ChronicleNode) -> list[Any]:
     """Lua, when configured: its library and start-up hook, and the filter ingest asks."""
     if node.lua is None:
         return []
-    node.ingestor.admission = ReceivedInstanceFilter(node.lua, node.live, node.settings)
+    node.ingestor.admission = LuaAdmission(node.lua, node.live, node.settings)
     return scripting_startup(node.lua, node.settings)
+
+
+def _finalize(node: ChronicleNode) -> list[Any]:
+    return [] if node.lua is None else scripting_shutdown(node.lua)
 
 
 def create_app(node: ChronicleNode) -> Litestar:
@@ -124,6 +133,7 @@ def create_app(node: ChronicleNode) -> Litestar:
     return Litestar(
         route_handlers=[orthanc],
         on_startup=_scripting(node),
+        on_shutdown=_finalize(node),
         state=State(
             {
                 "db": parts.db,

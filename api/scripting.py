@@ -31,7 +31,7 @@ from api.dicom_dictionary import private_dictionary
 from api.dicom_json import simplified_tags
 from api.permissions import may
 from domain.dicom_files import read_dicom
-from domain.origin import Origin
+from domain.origin import Channel, Origin
 from domain.passwords import ADMIN
 from domain.users import CONFIGURATION
 
@@ -98,6 +98,22 @@ def scripting_startup(
     return [start]
 
 
+def scripting_shutdown(engine: LuaEngine) -> list[Callable[[Litestar], Awaitable[None]]]:
+    """The shutdown hook that calls Finalize() if the scripts define it, as Orthanc at stop."""
+
+    def finalize() -> None:
+        try:
+            engine.call("Finalize", caller=CONFIGURED_SCRIPTS)
+        except LuaError as error:
+            log.error("Lua: Finalize() failed: %s\n%s", error.message, error.traceback)
+
+    async def stop(app: Litestar) -> None:
+        if engine.defines("Finalize"):
+            await anyio.to_thread.run_sync(finalize)
+
+    return [stop]
+
+
 def _run_configured_scripts(engine: LuaEngine, scripts: list[str]) -> None:
     """Each of LuaScripts in order, then Initialize() if they define it, as Orthanc at start;
     a failing script stops the start."""
@@ -113,21 +129,49 @@ def _run_configured_scripts(engine: LuaEngine, scripts: list[str]) -> None:
         log.error("Lua: Initialize() failed: %s\n%s", error.message, error.traceback)
 
 
-class ReceivedInstanceFilter:
-    """Orthanc's ReceivedInstanceFilter(dicom, origin, info), asked before each instance is
-    stored (REST, C-STORE): a false answer stores nothing (REST answers "FilteredOut", C-STORE
-    success, as Orthanc 1.10.1). A failing filter refuses the instance, as Orthanc."""
+RECEIVED_INSTANCE_FILTER = "ReceivedInstanceFilter"
+RECEIVED_CSTORE_INSTANCE_FILTER = "ReceivedCStoreInstanceFilter"
+_ACCEPTED, _OUT_OF_RESOURCES = 0x0000, 0xA700
 
-    NAME = "ReceivedInstanceFilter"
+
+class LuaAdmission:
+    """Orthanc's filters asked before each instance is stored (adapters.ingest.Admission):
+    - ReceivedInstanceFilter(tags, origin, info), for every way in: false stores nothing (REST
+      answers "FilteredOut", C-STORE success, as Orthanc 1.10.1);
+    - then, for C-STORE only, ReceivedCStoreInstanceFilter(tags, origin, info): 0 stores the
+      instance, any other number stores nothing and is the status the sender is answered, as
+      Orthanc documents it (Orthanc 1.10.1 itself reads the number as a boolean, inverting it).
+    A filter that fails, or answers something else than a boolean or a number, refuses the
+    instance: "out of resources" to a C-STORE sender, as Orthanc answers when a filter throws.
+    """
 
     def __init__(self, engine: LuaEngine, live: LiveSettings, settings: Settings) -> None:
         self.engine = engine
         self.live = live
         self.dictionary = private_dictionary(settings.dictionary)
 
-    def __call__(self, data: bytes, origin: Origin) -> bool:
-        if not self.engine.defines(self.NAME):
-            return True
+    def __call__(self, data: bytes, origin: Origin) -> int | None:
+        received = self.engine.defines(RECEIVED_INSTANCE_FILTER)
+        cstore = origin.channel is Channel.DICOM and self.engine.defines(
+            RECEIVED_CSTORE_INSTANCE_FILTER
+        )
+        if not (received or cstore):
+            return None
+        arguments = self._arguments(data, origin)
+        name = RECEIVED_INSTANCE_FILTER
+        try:
+            if received and not _predicate(self.engine.call(name, *arguments, caller=CALLBACKS)):
+                return _ACCEPTED
+            name = RECEIVED_CSTORE_INSTANCE_FILTER
+            if cstore:
+                status = _dimse_status(self.engine.call(name, *arguments, caller=CALLBACKS))
+                return None if status == _ACCEPTED else status
+        except LuaError as error:
+            log.error("Lua: %s failed: %s\n%s", name, error.message, error.traceback)
+            return _OUT_OF_RESOURCES
+        return None
+
+    def _arguments(self, data: bytes, origin: Origin) -> tuple[Any, Any, Any]:
         header = read_dicom(data)
         tags = simplified_tags(
             header,
@@ -140,16 +184,24 @@ class ReceivedInstanceFilter:
             "TransferSyntaxUID": str(getattr(meta, "TransferSyntaxUID", "") or ""),
         }
         runtime = self.engine.runtime
-        arguments = (
+        return (
             to_lua(runtime, tags),
             to_lua(runtime, origin_fields(origin)),
             to_lua(runtime, info),
         )
-        try:
-            return bool(self.engine.call(self.NAME, *arguments, caller=CALLBACKS))
-        except LuaError as error:
-            log.error("Lua: %s failed: %s\n%s", self.NAME, error.message, error.traceback)
-            return False
+
+
+def _predicate(answer: Any) -> bool:
+    """A filter's verdict: Orthanc wants a boolean."""
+    if not isinstance(answer, bool):
+        raise LuaError("the filter must return a boolean (true or false)")
+    return answer
+
+
+def _dimse_status(answer: Any) -> int:
+    if isinstance(answer, bool) or not isinstance(answer, int | float) or answer != int(answer):
+        raise LuaError("the filter must return a DIMSE status (0 to accept)")
+    return int(answer) & 0xFFFF
 
 
 def filter_http_requests(app: ASGIApp, engine: LuaEngine | None) -> ASGIApp:

@@ -46,7 +46,9 @@ from adapters.dicom import find, reactor, scp_retrieve
 from adapters.dicom.listener import GatedAssociationServer, PendingConnections, PendingLimits
 from adapters.dicom.sockets import set_nodelay
 from adapters.dicom.tls import DicomTls
+from adapters.lua.dicom_callbacks import FindFilterFailed, filter_find_query, negotiated_syntaxes
 from adapters.recycling import StorageFull
+from domain.archive import StoreStatus
 from domain.dicom_files import InvalidDicomFile
 from domain.dicom_text import parse_encoding
 from domain.origin import Channel, Origin
@@ -109,17 +111,26 @@ class Modality:
     host: str
     port: int
     allowed: frozenset[str]
+    manufacturer: str = "Generic"
 
 
 def modality_from_configuration(name: str, config: Any) -> Modality | None:
     """Orthanc's DicomModalities entry: [AET, host, port(, manufacturer)] or an object."""
     if isinstance(config, list | tuple) and len(config) >= 3:
-        return Modality(name, str(config[0]), str(config[1]), int(config[2]), frozenset(SERVICES))
+        manufacturer = str(config[3]) if len(config) > 3 else "Generic"
+        return Modality(
+            name, str(config[0]), str(config[1]), int(config[2]), frozenset(SERVICES), manufacturer
+        )
     if not isinstance(config, dict) or "AET" not in config:
         return None
     allowed = frozenset(s for s in SERVICES if _flag(config.get(f"Allow{s.capitalize()}", True)))
     return Modality(
-        name, str(config["AET"]), str(config.get("Host", "")), int(config.get("Port", 104)), allowed
+        name,
+        str(config["AET"]),
+        str(config.get("Host", "")),
+        int(config.get("Port", 104)),
+        allowed,
+        str(config.get("Manufacturer", "Generic")),
     )
 
 
@@ -181,6 +192,7 @@ class ModalityPolicy:
             remote_ip=address,
             modality_name=known[0].name if known else "",
             services=frozenset(services),
+            manufacturer=known[0].manufacturer if known else "Generic",
         )
 
 
@@ -199,6 +211,7 @@ class AssociationAccess:
     remote_ip: str
     modality_name: str
     services: frozenset[str]
+    manufacturer: str = "Generic"
 
     def allows(self, service: str) -> bool:
         return service in self.services
@@ -378,9 +391,15 @@ class DicomServer:
         self, access: AssociationAccess, requested: list[PresentationContext]
     ) -> list[PresentationContext]:
         syntaxes = self.live.accepted_transfer_syntaxes  # as REST last set them
+        unknown_accepted = self.live.unknown_sop_class_accepted
+        if self.node.lua is not None:  # the scripts' Is...Accepted callbacks have their say
+            peer = (access.calling_aet, access.remote_ip, access.called_aet)
+            syntaxes, unknown_accepted = negotiated_syntaxes(
+                self.node.lua, accepted_transfer_syntaxes(syntaxes), unknown_accepted, peer
+            )
         by_service = self._contexts(syntaxes)
         contexts = [cx for s in SERVICES if access.allows(s) for cx in by_service[s]]
-        if access.allows("store") and self.live.unknown_sop_class_accepted:
+        if access.allows("store") and unknown_accepted:
             ordered = accepted_transfer_syntaxes(syntaxes)
             for cx in requested:
                 uid = str(cx.abstract_syntax)
@@ -433,6 +452,8 @@ class DicomServer:
         except Exception as exc:
             log.error("C-STORE from AET %r failed: %s", access.calling_aet, type(exc).__name__)
             return PROCESSING_FAILURE
+        if result.status is StoreStatus.FILTERED_OUT:
+            return result.cstore_status
         self._wait_for_read_models(result.position)
         return SUCCESS
 
@@ -450,10 +471,13 @@ class DicomServer:
             return
         encoding = parse_encoding(self.live.default_encoding)
         try:
+            identifier = event.identifier
+            if self.node.lua is not None:
+                identifier = filter_find_query(self.node.lua, identifier, _find_origin(access))
             with self.node.db.connection() as conn:
-                query = find.parse_query(event.identifier)
+                query = find.parse_query(identifier)
                 matches = find.find_matches(conn, query)
-        except find.InvalidQuery as exc:  # Orthanc: "unable to process" too
+        except (find.InvalidQuery, FindFilterFailed) as exc:  # Orthanc: "unable to process" too
             log.warning("C-FIND from AET %r: %s", access.calling_aet, exc)
             yield FIND_UNABLE_TO_PROCESS, None
             return
@@ -466,6 +490,16 @@ class DicomServer:
                 yield 0xFE00, None
                 return
             yield PENDING, find.answer_dataset(query, match, self.settings.dicom_aet, encoding)
+
+
+def _find_origin(access: AssociationAccess) -> dict[str, str]:
+    """IncomingFindRequestFilter's `origin`, as Orthanc 1.10.1 gives it."""
+    return {
+        "CalledAet": access.called_aet,
+        "Manufacturer": access.manufacturer,
+        "RemoteAet": access.calling_aet,
+        "RemoteIp": access.remote_ip,
+    }
 
 
 def _quiet_pynetdicom() -> None:

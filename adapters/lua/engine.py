@@ -18,17 +18,31 @@ from typing import Any
 import attrs
 import lupa.lua54 as lua
 
+from domain.levels import LEVEL_NAMES
+from domain.transfer_syntax_groups import TRANSFER_SYNTAX_GROUPS
+
 log = logging.getLogger("chronicle.lua")
 
 # The functions Chronicle calls when scripts define them (callbacks and filters).
 CALLBACK_NAMES = (
     "OnStoredInstance",
-    "OnDeletedInstance",
     "OnStablePatient",
     "OnStableStudy",
     "OnStableSeries",
+    *(f"OnDeleted{level}" for level in LEVEL_NAMES),
+    *(f"OnUpdated{level}" for level in LEVEL_NAMES),
+    "OnJobSubmitted",
+    "OnJobSuccess",
+    "OnJobFailure",
+    "OnChange",
+    "OnHeartBeat",
+    "Finalize",
     "ReceivedInstanceFilter",
+    "ReceivedCStoreInstanceFilter",
     "IncomingHttpRequestFilter",
+    "IncomingFindRequestFilter",
+    *(f"Is{group}TransferSyntaxAccepted" for group in TRANSFER_SYNTAX_GROUPS),
+    "IsUnknownSopClassAccepted",
 )
 CHUNK_NAME = "line"  # Orthanc's: errors read `[string "line"]:1: …`
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
+from projections.changes.projection import SEQ_STRIDE
 from projections.log_paging import LogPage, page_log
 
 
@@ -20,3 +21,16 @@ def page_changes(
     return page_log(
         conn, "changes.changes", "changes.visibility", since, limit, newest_only, condition
     )
+
+
+def changes_of_positions(
+    conn: psycopg.Connection, first: int, last: int
+) -> list[tuple[int, str, int, str]]:
+    """Every change the events at log positions first..last made (removed or not), in order:
+    (log position, change type, level number, resource ID)."""
+    rows = conn.execute(
+        "SELECT seq / %s, change_type, resource_level, resource_id FROM changes.changes "
+        "WHERE seq >= %s AND seq < %s ORDER BY seq",
+        (SEQ_STRIDE, first * SEQ_STRIDE, (last + 1) * SEQ_STRIDE),
+    ).fetchall()
+    return [(int(row[0]), row[1], row[2], row[3]) for row in rows]

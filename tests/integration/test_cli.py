@@ -174,7 +174,8 @@ def test_serve_reads_an_orthanc_configuration_file(tmp_path: Path, database_url:
         "{\n  // Orthanc's own comments are allowed\n"
         f'  "Name" : "FromOrthancJson", "HttpPort" : {port}, "DicomAet" : "MYAET",\n'
         f'  "StorageDirectory" : "{tmp_path / "orthanc-storage"}",\n'
-        '  /* a block comment */ "StableAge" : 5, "LuaHeartBeatPeriod" : 10\n}\n'
+        '  /* a block comment */ "StableAge" : 5,\n'
+        '  "IngestTranscoding" : "1.2.840.10008.1.2.4.70"\n}\n'
     )
     server = ChronicleProcess(tmp_path / "unused", database_url, "--config", str(config))
     server.port = port
@@ -184,7 +185,7 @@ def test_serve_reads_an_orthanc_configuration_file(tmp_path: Path, database_url:
         assert system["Name"] == "FromOrthancJson"
         assert system["DicomAet"] == "MYAET"
         assert system["HttpPort"] == port
-        assert "Orthanc options not implemented yet: LuaHeartBeatPeriod" in server.log()
+        assert "Orthanc options not implemented yet: IngestTranscoding" in server.log()
     finally:
         server.stop()
 
@@ -214,11 +215,13 @@ def test_orthanc_lua_options(tmp_path: Path) -> None:
     options = {
         "ExecuteLuaEnabled": True,
         "LuaScripts": [str(script)],
+        "LuaHeartBeatPeriod": 5,
         "RegisteredUsers": {"alice": "secret"},
     }
     config.write_text(json.dumps(options))
     settings = load_settings(config, environ={})
     assert (settings.execute_lua_enabled, settings.lua_scripts) == (True, [str(script)])
+    assert settings.lua_heart_beat_period == 5
     seen_by_lua = orthanc_configuration(settings)
     assert seen_by_lua["LuaScripts"] == [str(script)] and seen_by_lua["ExecuteLuaEnabled"]
     assert "RegisteredUsers" not in seen_by_lua  # Lua never sees a password

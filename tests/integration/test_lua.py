@@ -8,17 +8,13 @@ Orthanc 1.10.1 answered to the same scripts."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from io import BytesIO
 from pathlib import Path
 
 import httpx
 import pytest
-from pydicom import dcmread
-from pydicom.uid import ExplicitVRLittleEndian
-from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage
 
 from tests.support.dicom_factory import make_instance
+from tests.support.scu import c_store
 from tests.support.server import ChronicleProcess, upload_accepted
 from tests.support.storage_scp import StorageSCP
 from tests.support.waiting import eventually
@@ -265,18 +261,6 @@ def filtering(tmp_path: Path, database_url: str) -> Iterator[ChronicleProcess]:
         yield process
 
 
-def _c_store(server: ChronicleProcess, data: bytes) -> int:
-    ae = AE(ae_title="LUASCU")
-    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
-    association = ae.associate("127.0.0.1", server.dicom_port, ae_title="CHRONICLE")
-    assert association.is_established
-    try:
-        status = association.send_c_store(dcmread(BytesIO(data)))
-        return int(status.Status)
-    finally:
-        association.release()
-
-
 def test_received_instance_filter_stores_nothing_it_refuses(filtering: ChronicleProcess) -> None:
     """As Orthanc 1.10.1: REST answers 200 "FilteredOut" and C-STORE success, and nothing of
     the refused instance is kept; the filter sees Orthanc's origin and info tables."""
@@ -285,12 +269,12 @@ def test_received_instance_filter_stores_nothing_it_refuses(filtering: Chronicle
         head = client.get("/changes", params={"last": ""}).json()["Last"]
         answer = client.post("/instances", content=refused)
         assert answer.status_code == 200 and answer.json()["Status"] == "FilteredOut"
-        assert _c_store(filtering, refused) == 0x0000
+        assert c_store(filtering, refused) == 0x0000
         assert client.get("/instances").json() == []
         assert client.get("/changes", params={"last": ""}).json()["Last"] == head
         assert not filtering.stored_files()
         accepted = make_instance("ACCEPT", "1.2.8.2", "1.2.8.2.1", "1.2.8.2.1.1")
-        assert _c_store(filtering, accepted) == 0x0000
+        assert c_store(filtering, accepted) == 0x0000
         assert len(client.get("/instances").json()) == 1
         seen = _run(client, "for _, line in ipairs(seen) do print(line) end").text.splitlines()
     info = '{"HasPixelData":true,"TransferSyntaxUID":"1.2.840.10008.1.2.1"}'
