@@ -26,6 +26,7 @@ from api.form_uploads import ChunkStore
 from api.method_override import honour_method_override
 from api.operation_ids import operation_id
 from api.routes.access import access_handlers
+from api.routes.archives import archive_handlers
 from api.routes.attachments import attachment_handlers
 from api.routes.bulk import bulk_handlers
 from api.routes.changes import changes_handlers
@@ -102,6 +103,7 @@ def orthanc_route_handlers() -> list[Any]:
         *file_export_handlers,
         *bulk_handlers,
         *reconstruct_handlers(),
+        *archive_handlers(),
         *tools_handlers,
         *lua_handlers,
         *settings_handlers,

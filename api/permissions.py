@@ -73,6 +73,9 @@ RULES: tuple[Rule, ...] = (
     # Users: every other read, uploads, queries, retrieves, sending to known nodes.
     Rule(READ, "/**", _USERS),
     Rule(POST, "/instances", _USERS),
+    # Downloading archives, as GET does.
+    *(Rule(POST, f"/{level}/{{}}/archive", _USERS) for level in ("patients", "studies", "series")),
+    Rule(POST, "/tools/create-archive", _USERS),
     *(
         Rule(POST, f"/modalities/{{}}/{action}", _USERS)
         for action in ("echo", "query", "store", "store-straight", "move", "get", "find-worklist")

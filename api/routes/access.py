@@ -23,7 +23,8 @@ from adapters.node import ReadModelWaiter
 from adapters.user_directory import UserDirectory
 from api.context import rest_origin
 from api.errors import OrthancCode, OrthancError
-from api.routes.modalities import empty, json_object
+from api.request_bodies import json_object
+from api.routes.modalities import empty
 from domain.archive import Archive
 from domain.tokens import InvalidToken
 

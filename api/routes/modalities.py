@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +21,7 @@ from api.context import read_connection, rest_origin
 from api.dicom_json import TagsFormat, full_tags, to_format
 from api.errors import OrthancCode, OrthancError, not_found_without_body
 from api.params import present, tags_format
+from api.request_bodies import json_body, json_object
 from domain.archive import Archive
 from domain.binary_numbers import BINARY_NUMBER_VRS, parse_numbers
 from domain.dicom_text import UnknownDicomTag, format_tag, parse_tag, tag_name
@@ -83,22 +83,6 @@ def config_error(exc: RemoteNodeConfigError) -> OrthancError:
         else OrthancCode.BAD_FILE_FORMAT
     )
     return OrthancError(code, str(exc))
-
-
-def json_body(body: bytes) -> Any:
-    if not body.strip():
-        return {}
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "the request body is not JSON") from None
-
-
-def json_object(body: bytes) -> dict[str, Any]:
-    value = json_body(body)
-    if not isinstance(value, dict):
-        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "the request body must be a JSON object")
-    return value
 
 
 def empty() -> Response[bytes]:

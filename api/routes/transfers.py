@@ -16,6 +16,7 @@ from adapters.node import ReadModelWaiter
 from adapters.node_directory import NodeDirectory
 from api.context import read_connection, rest_origin, settings_of
 from api.errors import OrthancCode, OrthancError
+from api.request_bodies import is_synchronous, job_priority
 from api.routes.modalities import registry
 from api.routes.upload import invalid_file_error
 from domain.dicom_files import InvalidDicomFile, identifiers, read_dicom
@@ -35,32 +36,6 @@ STORE_OPTIONS = (
     "Permissive",
 )
 KIND_PATHS = {"modality": "modalities", "peer": "peers"}
-
-
-def is_synchronous(options: dict[str, Any], default: bool = True) -> bool:
-    """Orthanc's rule: `Synchronous` if given, else not `Asynchronous`, else the default; a
-    value that is not a JSON boolean is refused, as Orthanc refuses it."""
-    for key, synchronous_when_true in (("Synchronous", True), ("Asynchronous", False)):
-        if key in options:
-            value = options[key]
-            if not isinstance(value, bool):
-                raise OrthancError(
-                    OrthancCode.BAD_FILE_FORMAT, f"Boolean value expected in field: {key}"
-                )
-            return value if synchronous_when_true else not value
-    return default
-
-
-def job_priority(options: dict[str, Any]) -> int:
-    """Orthanc's job Priority: a 32-bit integer (a bigger one could never be projected)."""
-    value = options.get("Priority", 0)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, "Priority must be an integer")
-    if not -(2**31) <= value < 2**31:
-        raise OrthancError(OrthancCode.PARAMETER_OUT_OF_RANGE, "Priority is out of range")
-    return value
 
 
 def destination_of(request: Request, kind: str, name: str) -> Destination:
