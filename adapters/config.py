@@ -112,6 +112,7 @@ class Settings:
     lua_scripts: list[str] = attrs.field(factory=list)
     lua_max_instructions: int = 500_000_000
     lua_max_memory_mb: int = 256
+    media_archive_size: int = 1  # [MediaArchiveSize] archive job outputs kept at once
     lua_heart_beat_period: int = 0  # [LuaHeartBeatPeriod] seconds between OnHeartBeat(); 0: never
     # [UserMetadata] name -> number (1024-65535); [UserContentType] name -> number or
     # [number, MIME type], for user attachments
@@ -225,6 +226,7 @@ _FIELD_TYPES: dict[str, type] = {
     "lua_max_instructions": int,
     "lua_max_memory_mb": int,
     "lua_heart_beat_period": int,
+    "media_archive_size": int,
     "storage_compression": bool,
     "user_metadata": dict,
     "user_content_type": dict,
@@ -287,6 +289,7 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "ExecuteLuaEnabled": "execute_lua_enabled",
     "LuaScripts": "lua_scripts",
     "LuaHeartBeatPeriod": "lua_heart_beat_period",
+    "MediaArchiveSize": "media_archive_size",
     "UserMetadata": "user_metadata",
     "UserContentType": "user_content_type",
     "MaximumStorageSize": "maximum_storage_size",
@@ -350,6 +353,8 @@ def _validated(settings: Settings) -> Settings:
         _check_file("LuaScripts", script)
     if settings.lua_max_instructions < 1000 or settings.lua_max_memory_mb < 1:
         raise ConfigError("lua_max_instructions: at least 1000; lua_max_memory_mb: at least 1")
+    if settings.media_archive_size < 1:
+        raise ConfigError("MediaArchiveSize: at least 1")
     if settings.lua_heart_beat_period < 0:
         raise ConfigError("LuaHeartBeatPeriod: a number of seconds, 0 or more")
     return settings

@@ -19,6 +19,7 @@ from adapters.dicom.scu import DicomClient
 from adapters.embedded_postgres import EmbeddedPostgres
 from adapters.event_store import event_store_env
 from adapters.ingest import Ingestor
+from adapters.job_outputs import JobOutputs
 from adapters.jobs.engine import JobEngine
 from adapters.leadership import Leadership
 from adapters.live_settings import LiveSettings, configured_values
@@ -132,6 +133,9 @@ class ChronicleNode:
         self.senders = Senders(modality=self.dicom_client, peer=self.peer_client)
         # Bound methods: the callbacks use self.jobs and self.consumers, made below.
         self.leadership = Leadership(self.address, self._lead, self._follow)
+        self.job_outputs = JobOutputs(
+            settings.data_dir / "job-outputs", settings.media_archive_size
+        )
         self.jobs = JobEngine(
             self.archive,
             self.db,
@@ -139,6 +143,7 @@ class ChronicleNode:
             self.storage,
             senders=self.senders,
             local_aet=settings.dicom_aet,
+            outputs=self.job_outputs,
             session=self.leadership.session,
         )
         self.watcher = StabilityWatcher(self.archive, self.db, settings.stable_age)

@@ -20,6 +20,7 @@ from adapters.database import Database
 from adapters.delivery import Senders
 from adapters.dicom.scu import DicomClient
 from adapters.ingest import Ingestor
+from adapters.job_outputs import JobOutputs
 from adapters.jobs.engine import JobEngine
 from adapters.live_settings import LiveSettings
 from adapters.log_levels import LogLevels
@@ -40,6 +41,7 @@ class ApiParts:
     archive: Archive
     ingestor: Ingestor
     jobs: JobEngine
+    job_outputs: JobOutputs
     nodes: NodeDirectory
     senders: Senders
     peer_client: PeerClient
@@ -62,6 +64,7 @@ class ApiParts:
             archive=node.archive,
             ingestor=node.ingestor,
             jobs=node.jobs,
+            job_outputs=node.job_outputs,
             nodes=node.nodes,
             senders=node.senders,
             peer_client=node.peer_client,

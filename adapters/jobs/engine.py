@@ -16,7 +16,8 @@ from typing import Any
 
 from adapters.database import Database
 from adapters.delivery import Destination, Senders
-from adapters.jobs import move, store
+from adapters.job_outputs import JobOutputs
+from adapters.jobs import archive, move, store
 from adapters.jobs.kinds import INTERRUPTED, JobFailed, JobKind, JobServices, RunningJob
 from adapters.leadership import Session
 from adapters.node_directory import NodeDirectory
@@ -31,7 +32,7 @@ from projections.jobs import queries as jobs_queries
 log = logging.getLogger(__name__)
 
 # Every kind of job, by module.
-KINDS: tuple[JobKind, ...] = (store.StoreJob(), move.MoveJob())
+KINDS: tuple[JobKind, ...] = (store.StoreJob(), move.MoveJob(), archive.ArchiveJob())
 
 
 class JobEngine:
@@ -43,6 +44,7 @@ class JobEngine:
         storage: StorageArea,
         senders: Senders,
         local_aet: str,
+        outputs: JobOutputs,
         poll_interval: float = 5.0,
         session: Callable[[], Session | None] = lambda: None,
     ) -> None:
@@ -52,7 +54,7 @@ class JobEngine:
         self.archive = archive
         self.session = session
         self.db = db
-        self.services = JobServices(archive, db, nodes, storage, senders, local_aet)
+        self.services = JobServices(archive, db, nodes, storage, senders, local_aet, outputs)
         self.kinds = {job_type: kind for kind in KINDS for job_type in kind.job_types}
         self.poll_interval = poll_interval
         self._wakeup = threading.Event()

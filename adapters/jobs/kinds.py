@@ -2,7 +2,7 @@
 
 A kind is one module: the job types it runs, how its parameters are built at submission, and
 `execute`, which does the work and returns the job's content (Orthanc's "Content"). Modify,
-anonymize, archive and routing jobs are new modules registered in JobEngine.
+anonymize and routing jobs are new modules registered in JobEngine.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import attrs
 
 from adapters.database import Database
 from adapters.delivery import Destination, Senders
+from adapters.job_outputs import JobOutputs
 from adapters.node_directory import NodeDirectory
 from adapters.storage import StorageArea
 from domain.archive import Archive
@@ -43,6 +44,7 @@ class JobServices:
     storage: StorageArea
     senders: Senders
     local_aet: str
+    outputs: JobOutputs  # the files jobs produce (archives)
 
 
 @attrs.frozen

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from litestar import Request, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.response import Stream
 
+from adapters.job_outputs import JobOutputs
 from adapters.jobs.engine import JobEngine
 from adapters.node import ReadModelWaiter
 from api.context import read_connection, rest_origin, settings_of
@@ -76,10 +78,29 @@ def get_job(request: Request, job_id: str) -> dict[str, Any]:
 
 
 @get("/jobs/{job_id:str}/{key:str}", sync_to_thread=True)
-def get_job_output(request: Request, job_id: str, key: str) -> None:
-    """Outputs of a job: only archive and media jobs have them, and Chronicle runs neither."""
-    load_job(request, job_id)
-    raise OrthancError(OrthancCode.INEXISTENT_ITEM, f"Job {job_id} has no output {key!r}")
+def get_job_output(request: Request, job_id: str, key: str, job_outputs: JobOutputs) -> Stream:
+    """A job's output: an archive job's ZIP (`archive`) while it is among the newest
+    MediaArchiveSize kept; anything else is Orthanc's 404, unknown jobs included."""
+    with read_connection(request) as conn:
+        row = queries.get_job(conn, job_id)
+    path = job_outputs.path(job_id) if key == "archive" and row is not None else None
+    try:
+        file = path.open("rb") if path is not None and row["state"] == "Success" else None
+    except FileNotFoundError:  # removed by a newer archive meanwhile
+        file = None
+    if file is None:
+        raise OrthancError(OrthancCode.INEXISTENT_ITEM, f"Job has no such output: {key}")
+    return Stream(
+        _chunks_of(file),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'filename="archive.zip"'},
+    )
+
+
+def _chunks_of(file: BinaryIO) -> Iterator[bytes]:
+    with file:
+        while chunk := file.read(1 << 20):
+            yield chunk
 
 
 def _command_handler(action: str, command: Callable[[Any, str, Origin], int]) -> HTTPRouteHandler:

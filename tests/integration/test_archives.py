@@ -22,6 +22,7 @@ from tests.support.capture_scripts import CAPTURES, capture_script
 from tests.support.dicom_factory import make_series
 from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess, upload_accepted
+from tests.support.waiting import eventually
 
 CASES = json.loads((CAPTURES / "archive_cases.json").read_text())["cases"]
 archives = capture_script("capture_archives")
@@ -93,9 +94,69 @@ def test_an_archive_streams_and_holds_every_file(tmp_path: Path, database_url: s
 def test_what_is_not_implemented_yet_is_refused(archived: ChronicleProcess) -> None:
     series = archives.ids()["series1"]
     with archived.client() as client:
-        for body in ('{"Asynchronous": true}', '{"Synchronous": false}', '{"Transcode": "1.2"}'):
-            answer = client.post(f"/series/{series}/archive", content=body)
-            assert answer.status_code == 501, body
+        answer = client.post(f"/series/{series}/archive", content='{"Transcode": "1.2"}')
+        assert answer.status_code == 501
         assert client.get(f"/series/{series}/archive?transcode=1.2").status_code == 501
+        empty = client.post(f"/series/{series}/archive", content=b"")  # as Orthanc 1.10.1
+        assert (empty.status_code, empty.json()["OrthancStatus"]) == (400, 15)
         named = client.get(f"/series/{series}/archive", params={"filename": "scan.zip"})
         assert named.headers["content-disposition"] == 'filename="scan.zip"'
+
+
+def _finished(client: httpx.Client, job: str) -> dict[str, Any]:
+    assert eventually(lambda: client.get(f"/jobs/{job}").json()["State"] == "Success")
+    return dict(client.get(f"/jobs/{job}").json())
+
+
+def _names(content: bytes) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        return [item.filename for item in archive.infolist()]
+
+
+def test_an_asynchronous_archive_is_a_job_whose_output_is_the_zip(
+    archived: ChronicleProcess,
+) -> None:
+    """As Orthanc 1.10.1 answered the same calls: the job's ID and path, its content, the
+    output under /jobs/{id}/archive, and only the newest kept (MediaArchiveSize 1)."""
+    i = archives.ids()
+    with archived.client() as client:
+        submitted = client.post(f"/series/{i['series1']}/archive", json={"Asynchronous": True})
+        assert submitted.status_code == 200
+        job = submitted.json()["ID"]
+        assert submitted.json() == {"ID": job, "Path": f"/jobs/{job}"}
+        body = _finished(client, job)
+        output = client.get(f"/jobs/{job}/archive")
+        assert output.status_code == 200
+        assert output.headers["content-type"] == "application/zip"
+        assert output.headers["content-disposition"] == 'filename="archive.zip"'
+        direct = client.get(f"/series/{i['series1']}/archive")
+        assert _names(output.content) == _names(direct.content)
+        sizes = sum(len(d) for k, d in archives.files().items() if k.startswith("ct"))
+        assert (body["Type"], body["Progress"]) == ("Archive", 100)
+        assert body["Content"] == {
+            "ArchiveSize": str(len(output.content)),
+            "ArchiveSizeMB": 0,
+            "Description": "REST API",
+            "InstancesCount": 3,
+            "UncompressedSize": str(sizes),
+            "UncompressedSizeMB": 0,
+        }
+        missing = client.get(f"/jobs/{job}/nope")
+        assert (missing.status_code, missing.json()["Details"]) == (
+            404,
+            "Job has no such output: nope",
+        )
+        newer = client.post(
+            "/tools/create-archive", json={"Resources": [i["patient2"]], "Asynchronous": True}
+        ).json()["ID"]
+        _finished(client, newer)
+        assert _names(client.get(f"/jobs/{newer}/archive").content) == [
+            "ARC2/Unknown Study/CT Srie/CT000000.dcm"
+        ]
+        gone = client.get(f"/jobs/{job}/archive")
+        assert (gone.status_code, gone.json()["OrthancStatus"]) == (404, 7)
+        assert client.get("/jobs/nope/archive").status_code == 404
+        unknown = client.post(
+            "/tools/create-archive", json={"Resources": ["nope"], "Asynchronous": True}
+        )
+        assert (unknown.status_code, unknown.json()["OrthancStatus"]) == (404, 17)

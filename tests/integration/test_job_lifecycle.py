@@ -98,7 +98,7 @@ def test_a_job_left_running_by_a_crash_fails_clearly_at_start(node: ChronicleNod
     node.consumers.catch_up_read_models()
 
     restarted = JobEngine(
-        node.archive, node.db, node.nodes, node.storage, node.senders, "CHRONICLE"
+        node.archive, node.db, node.nodes, node.storage, node.senders, "CHRONICLE", node.job_outputs
     )
     restarted.recover()
 
@@ -145,7 +145,9 @@ def test_a_new_leader_fails_only_the_jobs_whose_process_is_gone(
                 )
         node.consumers.catch_up_read_models()
 
-        JobEngine(node.archive, node.db, node.nodes, node.storage, node.senders, "X").recover()
+        JobEngine(
+            node.archive, node.db, node.nodes, node.storage, node.senders, "X", node.job_outputs
+        ).recover()
 
         assert node.archive.job(alive).state == "Running"
         assert node.archive.job(dead).state == "Failure"

@@ -1,0 +1,44 @@
+"""Archive jobs (Orthanc's "Archive"): the ZIP of resources (adapters.zip_archives) written to
+the job's output, which GET /jobs/{id}/archive serves. Submitted by POST .../archive and
+/tools/create-archive with `Asynchronous` true; the content is Orthanc's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.jobs.kinds import JobServices, RunningJob
+from adapters.zip_archives import UnknownResources, plan_archive, zip_chunks
+
+ARCHIVE = "Archive"
+REST_API = "REST API"
+UNKNOWN_RESOURCE = (17, "Unknown resource")
+MEGABYTE = 1024 * 1024
+
+
+def parameters(resources: list[str]) -> dict[str, Any]:
+    return {"Resources": resources, "Description": REST_API}
+
+
+class ArchiveJob:
+    job_types = (ARCHIVE,)
+
+    def execute(self, job: RunningJob, services: JobServices) -> dict[str, Any]:
+        with services.db.connection() as conn:
+            try:
+                plan = plan_archive(conn, list(job.parameters["Resources"]))
+            except UnknownResources as missing:  # deleted since the job was submitted
+                raise job.fail(UNKNOWN_RESOURCE, f"Unknown resource: {missing}") from None
+
+        def read(row: dict[str, Any]) -> bytes:
+            return services.storage.read(row["file_uuid"], row.get("file_compression"))
+
+        size = services.outputs.write(job.job_id, zip_chunks(plan, read))
+        uncompressed = plan.uncompressed_size
+        return {
+            "ArchiveSize": str(size),
+            "ArchiveSizeMB": size // MEGABYTE,
+            "Description": job.parameters.get("Description", REST_API),
+            "InstancesCount": len(plan.layout),
+            "UncompressedSize": str(uncompressed),
+            "UncompressedSizeMB": uncompressed // MEGABYTE,
+        }
