@@ -51,6 +51,7 @@ from api.routes.transfers import transfers_handlers
 from api.routes.upload import upload_handlers
 from api.scripting import (
     LuaAdmission,
+    StoredInstanceReader,
     filter_http_requests,
     scripting_shutdown,
     scripting_startup,
@@ -120,7 +121,8 @@ def _scripting(node: ChronicleNode) -> list[Any]:
     if node.lua is None:
         return []
     node.ingestor.admission = LuaAdmission(node.lua, node.live, node.settings)
-    return scripting_startup(node.lua, node.settings)
+    reader = StoredInstanceReader(node.db, node.storage, node.live, node.settings)
+    return scripting_startup(node.lua, node.settings, reader)
 
 
 def _finalize(node: ChronicleNode) -> list[Any]:

@@ -21,19 +21,24 @@ from litestar import Litestar
 from litestar.types import ASGIApp
 
 from adapters.config import Settings, orthanc_configuration
+from adapters.database import Database
 from adapters.live_settings import LiveSettings
 from adapters.lua.engine import Caller, LuaEngine, LuaError
 from adapters.lua.library import install_library
 from adapters.lua.values import origin_fields, to_lua
 from adapters.processors.lua_callbacks import CALLBACKS
+from adapters.storage import StorageArea
 from api.context import LUA_SCOPE
 from api.dicom_dictionary import private_dictionary
 from api.dicom_json import simplified_tags
+from api.metadata import all_metadata, annotation_names, expanded_metadata
 from api.permissions import may
 from domain.dicom_files import read_dicom
+from domain.levels import INSTANCE
 from domain.origin import Channel, Origin
 from domain.passwords import ADMIN
 from domain.users import CONFIGURATION
+from projections.hierarchy import queries as hierarchy
 
 log = logging.getLogger("chronicle.lua")
 
@@ -85,17 +90,51 @@ class InProcessRest:
 
 
 def scripting_startup(
-    engine: LuaEngine, settings: Settings
+    engine: LuaEngine, settings: Settings, reader: StoredInstanceReader
 ) -> list[Callable[[Litestar], Awaitable[None]]]:
     """Lua's part of the application: the library, and the start-up hook that runs LuaScripts."""
     rest = InProcessRest(settings.authentication_enabled)
     install_library(engine, rest, lambda: orthanc_configuration(settings))
+    engine.stored_instance = reader
 
     async def start(app: Litestar) -> None:
         rest.serve(app, asyncio.get_running_loop())
         await anyio.to_thread.run_sync(_run_configured_scripts, engine, settings.lua_scripts)
 
     return [start]
+
+
+class StoredInstanceReader:
+    """What OnStoredInstance is given: the instance's simplified tags and its metadata (name
+    -> value), as GET /instances/{id}/simplified-tags and /metadata?expand answer them, read
+    from the read model and the file directly (a third of an in-process request's cost).
+    None when the instance is gone."""
+
+    def __init__(
+        self, db: Database, storage: StorageArea, live: LiveSettings, settings: Settings
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.live = live
+        self.names = annotation_names(settings)
+        self.dictionary = private_dictionary(settings.dictionary)
+
+    def __call__(self, instance_id: str) -> tuple[Any, Any] | None:
+        with self.db.connection() as conn:
+            row = hierarchy.get_resource(conn, INSTANCE, instance_id)
+            if row is None:
+                return None
+            found = all_metadata(conn, row)
+        try:
+            data = self.storage.read(row["file_uuid"], row.get("file_compression"))
+        except FileNotFoundError:
+            return None
+        tags = simplified_tags(
+            read_dicom(data),
+            default_encoding=self.live.default_encoding,
+            private_dictionary=self.dictionary,
+        )
+        return tags, expanded_metadata(found, self.names)
 
 
 def scripting_shutdown(engine: LuaEngine) -> list[Callable[[Litestar], Awaitable[None]]]:

@@ -106,6 +106,9 @@ class LuaEngine:
         self.caller: Caller | None = None
         # This process's REST API, once the HTTP application serves (adapters.lua.library)
         self.rest: Any = None
+        # What OnStoredInstance is given, (tags, metadata) of an instance ID or None when it is
+        # gone, read without HTTP once the application sets it (api.scripting)
+        self.stored_instance: Callable[[str], tuple[Any, Any] | None] | None = None
         self.define("_chronicle_write", self._write)
         self._defined: frozenset[str] = frozenset()
         self._runtime.execute(_PRINT.encode())

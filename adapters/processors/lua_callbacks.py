@@ -140,13 +140,17 @@ class LuaCallbacks:
     def _stored(self, engine: LuaEngine, instance_id: str, origin: Origin) -> None:
         if not engine.defines("OnStoredInstance"):
             return
-        path = f"/instances/{instance_id}"
-        tags, metadata = (
-            _read(engine, f"{path}/simplified-tags"),
-            _read(engine, f"{path}/metadata?expand"),
-        )
-        if tags is None or metadata is None:
+        if engine.stored_instance is not None:
+            found = engine.stored_instance(instance_id)
+        else:
+            path = f"/instances/{instance_id}"
+            found = (
+                _read(engine, f"{path}/simplified-tags"),
+                _read(engine, f"{path}/metadata?expand"),
+            )
+        if found is None or None in found:
             return  # deleted since
+        tags, metadata = found
         runtime = engine.runtime
         lua_origin = to_lua(runtime, origin_fields(origin))
         self._call(

@@ -5,6 +5,7 @@ outlives the Lua state."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,7 +26,12 @@ local function note(...)
   file:write(table.concat({...}, " ") .. "\\n")
   file:close()
 end
-function OnStoredInstance(id) note("stored", id) end
+function OnStoredInstance(id, tags, metadata)
+  note("stored", id)
+  local file = io.open(JOURNAL .. ".last", "w")
+  file:write(DumpJson(tags) .. "\\n" .. DumpJson(metadata))
+  file:close()
+end
 for _, level in ipairs({"Instance", "Series", "Study", "Patient"}) do
   _G["OnDeleted" .. level] = function(id) note("deleted", level, id) end
   _G["OnUpdated" .. level] = function(id) note("updated", level, id) end
@@ -97,6 +103,14 @@ def test_each_callback_runs_once_per_event_as_orthanc_calls_it(
         )
         # (an instance deleted before its OnStoredInstance ran gets none)
         assert eventually(lambda: len(_entries(journaled, "stored")) == 3)
+        # the tags and metadata it was given are what REST answers for the instance (but the
+        # null values, as a Lua table holds no nil: PixelData)
+        last = (journaled.data_dir.parent / "journal.txt.last").read_text().splitlines()
+        tags = client.get(f"/instances/{other['ID']}/simplified-tags").json()
+        assert [json.loads(part) for part in last] == [
+            {key: value for key, value in tags.items() if value is not None},
+            client.get(f"/instances/{other['ID']}/metadata", params={"expand": ""}).json(),
+        ]
         assert client.put(f"/instances/{other['ID']}/metadata/1024", content=b"x").is_success
         assert client.put(f"/patients/{other['ParentPatient']}/metadata/1025", content=b"y")
         assert client.delete(f"/instances/{second['ID']}").is_success
