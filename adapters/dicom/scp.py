@@ -46,7 +46,12 @@ from adapters.dicom import find, reactor, scp_retrieve
 from adapters.dicom.listener import GatedAssociationServer, PendingConnections, PendingLimits
 from adapters.dicom.sockets import set_nodelay
 from adapters.dicom.tls import DicomTls
-from adapters.lua.dicom_callbacks import FindFilterFailed, filter_find_query, negotiated_syntaxes
+from adapters.lua.dicom_callbacks import (
+    FindFilterFailed,
+    decides_negotiation,
+    filter_find_query,
+    negotiated_syntaxes,
+)
 from adapters.recycling import StorageFull
 from domain.archive import StoreStatus
 from domain.dicom_files import InvalidDicomFile
@@ -392,10 +397,11 @@ class DicomServer:
     ) -> list[PresentationContext]:
         syntaxes = self.live.accepted_transfer_syntaxes  # as REST last set them
         unknown_accepted = self.live.unknown_sop_class_accepted
-        if self.node.lua is not None:  # the scripts' Is...Accepted callbacks have their say
+        lua = self.node.lua
+        if lua is not None and decides_negotiation(lua):  # the Is...Accepted callbacks decide
             peer = (access.calling_aet, access.remote_ip, access.called_aet)
             syntaxes, unknown_accepted = negotiated_syntaxes(
-                self.node.lua, accepted_transfer_syntaxes(syntaxes), unknown_accepted, peer
+                lua, accepted_transfer_syntaxes(syntaxes), unknown_accepted, peer
             )
         by_service = self._contexts(syntaxes)
         contexts = [cx for s in SERVICES if access.allows(s) for cx in by_service[s]]

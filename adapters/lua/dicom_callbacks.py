@@ -55,6 +55,18 @@ def filter_find_query(engine: LuaEngine, identifier: Dataset, origin: dict[str, 
         raise FindFilterFailed(error.message) from None
 
 
+NEGOTIATION_CALLBACKS = (
+    *(f"Is{group}TransferSyntaxAccepted" for group in TRANSFER_SYNTAX_GROUPS),
+    UNKNOWN_SOP_CLASS,
+)
+
+
+def decides_negotiation(engine: LuaEngine) -> bool:
+    """Whether the scripts define a callback negotiated_syntaxes would ask (a cheap check, so
+    that an association costs nothing more when they define none)."""
+    return any(map(engine.defines, NEGOTIATION_CALLBACKS))
+
+
 def negotiated_syntaxes(
     engine: LuaEngine, accepted: list[str], unknown_accepted: bool, peer: tuple[str, str, str]
 ) -> tuple[list[str], bool]:
