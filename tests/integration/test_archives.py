@@ -6,7 +6,6 @@ Chronicle does not do yet is refused."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -38,32 +37,10 @@ def archived(tmp_path_factory: pytest.TempPathFactory, postgres: DatabaseAddress
         yield server
 
 
-def _answer(client: httpx.Client, method: str, path: str, body: str | None) -> dict[str, Any]:
-    answer = client.request(method, path, content=body.encode() if body is not None else None)
-    case: dict[str, Any] = {
-        "request": [method, path, body],
-        "status": answer.status_code,
-        "content_type": answer.headers.get("content-type"),
-        "disposition": answer.headers.get("content-disposition"),
-        "entries": None,
-        "error": None,
-    }
-    if answer.status_code == 200:
-        with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
-            assert archive.testzip() is None
-            case["entries"] = [
-                [item.filename, hashlib.sha1(archive.read(item)).hexdigest()]
-                for item in archive.infolist()
-            ]
-    elif answer.content:
-        case["error"] = answer.json()
-    return case
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda case: " ".join(map(str, case["request"])))
 def test_archives_answer_as_orthanc(archived: ChronicleProcess, case: dict[str, Any]) -> None:
     with archived.client() as client:
-        answer = _answer(client, *case["request"])
+        answer = archives.record(client, *case["request"])
     if case["entries"] is None and case["status"] == 200:
         case = {**case, "entries": []}  # an empty archive: the capture lists no entries
     if case["error"] is not None:  # Orthanc 1.10.1 sends its JSON errors without a type

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -22,7 +20,6 @@ from domain.archive import Archive
 from tests.support.server import ChronicleProcess
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden_log"
-REPO = Path(__file__).resolve().parents[2]
 EVENTS_TABLE = "public.chronicle_events"
 
 
@@ -86,22 +83,7 @@ def test_the_golden_log_serves_the_same_views(golden_server: ChronicleProcess) -
 
 
 def test_the_golden_log_rebuilds_to_the_same_views(golden_server: ChronicleProcess) -> None:
-    rebuilt = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "adapters.cli",
-            "rebuild",
-            "--data-dir",
-            str(golden_server.data_dir),
-            "--database-url",
-            golden_server.database_url,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    rebuilt = golden_server.rebuild(timeout=300)
     assert rebuilt.returncode == 0, rebuilt.stderr
     expected = golden_views()
     actual = views_of(golden_server)

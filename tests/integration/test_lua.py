@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.dicom_factory import make_instance
+from tests.support.lua_servers import scripted_server
 from tests.support.scu import c_store
 from tests.support.server import ChronicleProcess, upload_accepted
 from tests.support.storage_scp import StorageSCP
@@ -28,8 +29,7 @@ def _run(client: httpx.Client, script: str) -> httpx.Response:
 
 @pytest.fixture
 def scripting(tmp_path: Path, database_url: str) -> Iterator[ChronicleProcess]:
-    configured = tmp_path / "configured.lua"
-    configured.write_text(
+    script = (
         'greeting = "configured"\n'
         "function Initialize()\n  initialized = true\nend\n"
         'function Describe(name) return "patient " .. name end\n'
@@ -39,14 +39,11 @@ def scripting(tmp_path: Path, database_url: str) -> Iterator[ChronicleProcess]:
         ' metadata.Origin}, "|"))\n'
         "end\n"
     )
-    config = tmp_path / "chronicle.toml"
-    config.write_text(
-        "execute_lua_enabled = true\n"
-        f"lua_scripts = [{str(configured)!r}]\n"
-        f"lua_max_instructions = {INSTRUCTION_LIMIT}\n"
+    settings = (
+        f"execute_lua_enabled = true\nlua_max_instructions = {INSTRUCTION_LIMIT}\n"
         "lua_max_memory_mb = 64\n"
     )
-    with ChronicleProcess(tmp_path / "data", database_url, "--config", str(config)) as process:
+    with scripted_server(tmp_path, database_url, script, settings) as process:
         yield process
 
 
@@ -192,17 +189,12 @@ def test_auto_routing_sends_then_deletes_what_matches(tmp_path: Path, database_u
     """Orthanc's classic auto-routing script: every CT goes to the destination and leaves the
     archive; the MR, whose send fails (an unknown modality), stays."""
     destination = StorageSCP().start()
-    script = tmp_path / "route.lua"
-    script.write_text(ROUTING_SCRIPT)
-    config = tmp_path / "chronicle.toml"
-    config.write_text(
-        f"lua_scripts = [{str(script)!r}]\n"
-        f'[dicom_modalities]\ndest = ["DEST", "127.0.0.1", {destination.port}]\n'
-    )
-    server = ChronicleProcess(tmp_path / "data", database_url, "--config", str(config))
-    server.start()
+    modalities = f'[dicom_modalities]\ndest = ["DEST", "127.0.0.1", {destination.port}]\n'
     try:
-        with server.client() as client:
+        with (
+            scripted_server(tmp_path, database_url, ROUTING_SCRIPT, modalities) as server,
+            server.client() as client,
+        ):
             ct = make_instance("ROUTE-CT", "1.2.9.1", "1.2.9.1.1", "1.2.9.1.1.1")
             mr = make_instance("ROUTE-MR", "1.2.9.2", "1.2.9.2.1", "1.2.9.2.1.1", modality="MR")
             routed = upload_accepted(client, ct)["ID"]
@@ -213,7 +205,6 @@ def test_auto_routing_sends_then_deletes_what_matches(tmp_path: Path, database_u
             assert client.get(f"/instances/{kept}").status_code == 200
             assert [entry["Status"] for entry in client.get("/exports/audit").json()] == ["Success"]
     finally:
-        server.stop()
         destination.stop()
 
 
@@ -249,15 +240,8 @@ end
 
 @pytest.fixture
 def filtering(tmp_path: Path, database_url: str) -> Iterator[ChronicleProcess]:
-    script = tmp_path / "filters.lua"
-    script.write_text(FILTER_SCRIPT)
-    config = tmp_path / "chronicle.toml"
-    config.write_text(
-        "execute_lua_enabled = true\n"
-        f"lua_scripts = [{str(script)!r}]\n"
-        "dicom_always_allow_store = true\n"
-    )
-    with ChronicleProcess(tmp_path / "data", database_url, "--config", str(config)) as process:
+    settings = "execute_lua_enabled = true\ndicom_always_allow_store = true\n"
+    with scripted_server(tmp_path, database_url, FILTER_SCRIPT, settings) as process:
         yield process
 
 

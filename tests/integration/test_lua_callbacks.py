@@ -6,8 +6,6 @@ outlives the Lua state."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +13,11 @@ import httpx
 import pytest
 
 from tests.support.dicom_factory import make_instance
+from tests.support.lua_servers import scripted_server
 from tests.support.server import ChronicleProcess, free_port, upload_accepted
 from tests.support.storage_scp import StorageSCP
 from tests.support.waiting import eventually
 
-ROOT = Path(__file__).resolve().parents[2]
 JOURNAL_SCRIPT = """
 local function note(...)
   local file = io.open(JOURNAL, "a")
@@ -56,17 +54,14 @@ def destination() -> Iterator[StorageSCP]:
 def journaled(
     tmp_path: Path, database_url: str, destination: StorageSCP
 ) -> Iterator[ChronicleProcess]:
-    script = tmp_path / "journal.lua"
-    script.write_text(f"JOURNAL = {str(tmp_path / 'journal.txt')!r}\n{JOURNAL_SCRIPT}")
-    config = tmp_path / "chronicle.toml"
-    config.write_text(
-        f"lua_scripts = [{str(script)!r}]\n"
+    script = f"JOURNAL = {str(tmp_path / 'journal.txt')!r}\n{JOURNAL_SCRIPT}"
+    settings = (
         "lua_heart_beat_period = 1\n"
         "[dicom_modalities]\n"
         f'dest = ["DEST", "127.0.0.1", {destination.port}]\n'
         f'closed = ["CLOSED", "127.0.0.1", {free_port()}]\n'
     )
-    with ChronicleProcess(tmp_path / "data", database_url, "--config", str(config)) as process:
+    with scripted_server(tmp_path, database_url, script, settings) as process:
         yield process
 
 
@@ -156,7 +151,7 @@ def test_each_callback_runs_once_per_event_as_orthanc_calls_it(
 
 
 def test_heart_beat_and_finalize_and_no_callback_on_restart_or_rebuild(
-    journaled: ChronicleProcess, database_url: str
+    journaled: ChronicleProcess,
 ) -> None:
     journal = journaled.data_dir.parent / "journal.txt"
     assert eventually(lambda: journal.exists() and "heart-beat" in journal.read_text())
@@ -168,22 +163,7 @@ def test_heart_beat_and_finalize_and_no_callback_on_restart_or_rebuild(
     journaled.stop()
     assert _journal(journaled)[-1] == ["finalize"]
     journaled.start()
-    rebuilt = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "adapters.cli",
-            "rebuild",
-            "--data-dir",
-            str(journaled.data_dir),
-            "--database-url",
-            database_url,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    rebuilt = journaled.rebuild()
     assert rebuilt.returncode == 0, rebuilt.stderr
     with journaled.client() as client:
         after = upload_accepted(

@@ -17,6 +17,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, PatientRootQueryRetrieveInformationModelFind
 
 from tests.support.dicom_factory import make_instance
+from tests.support.lua_servers import scripted_server
 from tests.support.scu import c_store
 from tests.support.server import ChronicleProcess, upload_accepted
 
@@ -45,16 +46,12 @@ end
 
 @pytest.fixture
 def scripted(tmp_path: Path, database_url: str) -> Iterator[ChronicleProcess]:
-    script = tmp_path / "dicom.lua"
-    script.write_text(SCRIPT)
-    config = tmp_path / "chronicle.toml"
-    config.write_text(
+    settings = (
         "execute_lua_enabled = true\n"
-        f"lua_scripts = [{str(script)!r}]\n"
         "dicom_always_allow_store = true\n"
         "dicom_always_allow_find = true\n"
     )
-    with ChronicleProcess(tmp_path / "data", database_url, "--config", str(config)) as process:
+    with scripted_server(tmp_path, database_url, SCRIPT, settings) as process:
         yield process
 
 

@@ -126,6 +126,14 @@ class ChronicleProcess:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    def rebuild(self, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """`chronicle rebuild` of this server's archive (every read model), run beside it."""
+        return subprocess.run(
+            [sys.executable, "-m", "adapters.cli", "rebuild", "--data-dir", str(self.data_dir),
+             *(["--database-url", self.database_url] if self.database_url else [])],
+            cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
     def stored_files(self) -> set[Path]:
         """Every file in the storage area (temporary files, dot-prefixed, left out)."""
         storage = self.data_dir / "storage"
