@@ -6,7 +6,7 @@ Used by every way in: REST upload, C-STORE, folder import.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -62,9 +62,12 @@ class Ingestor:
         self.compression = ZLIB_WITH_SIZE if compress else None
         self.admission: Admission | None = None  # set by the HTTP application (api.scripting)
 
-    def ingest(self, data: bytes, origin: Origin) -> IngestResult:
+    def ingest(
+        self, data: bytes, origin: Origin, derived: dict[str, Any] | None = None
+    ) -> IngestResult:
         """Raises domain.dicom_files.InvalidDicomFile, or adapters.recycling.StorageFull when
-        the storage quota refuses the instance, leaving nothing behind."""
+        the storage quota refuses the instance, leaving nothing behind. `derived`: what a
+        modification made it from (domain.aggregates.Instance.Stored)."""
         with stage_timing.stage("parse"):
             described = read_received(data, self.default_encoding(), self.bounds)
         refusal = None if self.admission is None else self.admission(data, origin)
@@ -74,7 +77,7 @@ class Ingestor:
             )
         with stage_timing.stage("file"):
             stored = self.storage.write(data, self.compression)
-        record = attrs.evolve(described, attachment=attrs.asdict(stored))
+        record = attrs.evolve(described, attachment=attrs.asdict(stored), derived=derived)
         try:
             with stage_timing.stage("append"):
                 outcome = self._store(record, origin)

@@ -145,6 +145,7 @@ class ChronicleNode:
             local_aet=settings.dicom_aet,
             outputs=self.job_outputs,
             session=self.leadership.session,
+            ingestor=self.ingestor,
         )
         self.watcher = StabilityWatcher(self.archive, self.db, settings.stable_age)
         # The runners have their own connections: API requests that hold theirs while reading

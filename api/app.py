@@ -41,6 +41,7 @@ from api.routes.lua import lua_handlers
 from api.routes.metadata import metadata_handlers
 from api.routes.metrics import metrics_handlers
 from api.routes.modalities import modalities_handlers
+from api.routes.modification import modification_handlers
 from api.routes.peers import peers_handlers
 from api.routes.reconstruct import reconstruct_handlers
 from api.routes.resources import resource_handlers
@@ -105,6 +106,7 @@ def orthanc_route_handlers() -> list[Any]:
         *bulk_handlers,
         *reconstruct_handlers(),
         *archive_handlers(),
+        *modification_handlers(),
         *tools_handlers,
         *lua_handlers,
         *settings_handlers,

@@ -33,6 +33,7 @@ def resource_metadata(
             values["RemoteAET"] = Origin.from_dict(first_instance_origin).remote_aet
         if row["expected_instances"] is not None:
             values["ExpectedNumberOfInstances"] = str(row["expected_instances"])
+    values.update(row.get("derived_from") or {})
     values["LastUpdate"] = orthanc_time(row["last_update"])
     return values
 
@@ -44,6 +45,7 @@ def instance_metadata(row: Row) -> dict[str, str]:
         values["IndexInSeries"] = row["index_in_series_text"]
     values["ReceptionDate"] = orthanc_time(row["received_at"])
     values["RemoteAET"] = origin.remote_aet
+    values.update(row.get("derived_from") or {})  # ModifiedFrom (5) or AnonymizedFrom (6)
     values["Origin"] = origin.orthanc_origin
     values["TransferSyntax"] = row["transfer_syntax"] or ""
     values["SopClassUid"] = row["sop_class_uid"] or ""

@@ -76,6 +76,9 @@ RULES: tuple[Rule, ...] = (
     # Downloading archives, as GET does.
     *(Rule(POST, f"/{level}/{{}}/archive", _USERS) for level in ("patients", "studies", "series")),
     Rule(POST, "/tools/create-archive", _USERS),
+    # A modified or anonymized copy of one instance, answered and not stored, is a read; the
+    # jobs that store new resources (and may delete their sources) are for admins.
+    *(Rule(POST, f"/instances/{{}}/{verb}", _USERS) for verb in ("modify", "anonymize")),
     *(
         Rule(POST, f"/modalities/{{}}/{action}", _USERS)
         for action in ("echo", "query", "store", "store-straight", "move", "get", "find-worklist")

@@ -80,4 +80,5 @@ def _expand(
         body["ExpectedNumberOfInstances"] = expected
         body["Status"] = series_status(expected, indexes.get(row["id"], []))
     body["Type"] = LEVEL_TYPES[level]
+    body.update(row.get("derived_from") or {})  # Orthanc's ModifiedFrom or AnonymizedFrom
     return dict(sorted(body.items()))

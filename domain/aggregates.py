@@ -36,6 +36,12 @@ def _expected_instances_unknown(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def _not_derived(state: dict[str, Any]) -> dict[str, Any]:
+    """Instances stored before v4 came from outside, not from a modification."""
+    state["derived"] = None
+    return state
+
+
 def _stored_uncompressed(state: dict[str, Any]) -> dict[str, Any]:
     """Files recorded before compression existed hold their data as it is."""
     state["attachment"] = {**state["attachment"], "compression": None}
@@ -48,7 +54,7 @@ class Instance(Aggregate):
     attachment_uuid: str  # the file of its DICOM data now
 
     class Stored(Aggregate.Created):
-        class_version = 3
+        class_version = 4
         instance_id: str
         series_id: str
         study_id: str
@@ -62,14 +68,19 @@ class Instance(Aggregate):
         tags: dict[str, dict[str, str]]  # main tags, by level name
         indexed: dict[str, str]  # the other short values (v2: numbers too): index, C-FIND
         origin: OriginFields
+        # since v4, for an instance a modify or anonymize job made: {"metadata": "ModifiedFrom"
+        # or "AnonymizedFrom", "sources": {level name: source ID, for each level whose ID
+        # changed}, "job": its ID}; None for one received from outside
+        derived: dict[str, Any] | None
 
         upcast_v1_v2 = staticmethod(_expected_instances_unknown)
         upcast_v2_v3 = staticmethod(_stored_uncompressed)
+        upcast_v3_v4 = staticmethod(_not_derived)
 
     class StoredAgain(Aggregate.Event):
         """Stored after a delete, or over the live copy when overwriting is configured."""
 
-        class_version = 3
+        class_version = 4
         instance_id: str
         series_id: str
         study_id: str
@@ -80,9 +91,11 @@ class Instance(Aggregate):
         indexed: dict[str, str]
         origin: OriginFields
         replaced_attachment: str | None  # the file overwritten, None after a delete
+        derived: dict[str, Any] | None  # since v4, as Stored's
 
         upcast_v1_v2 = staticmethod(_expected_instances_unknown)
         upcast_v2_v3 = staticmethod(_stored_uncompressed)
+        upcast_v3_v4 = staticmethod(_not_derived)
 
     class FileCompressionChanged(Aggregate.Event):
         """The instance's DICOM file was rewritten compressed (or uncompressed): same data, a
@@ -136,6 +149,7 @@ class Instance(Aggregate):
         tags: dict[str, dict[str, str]],
         indexed: dict[str, str],
         origin: OriginFields,
+        derived: dict[str, Any] | None = None,
     ) -> None:
         self._remember(instance_id, series_id, study_id, patient_id, attachment)
         self.description = (dicom, tags, indexed)
@@ -153,6 +167,7 @@ class Instance(Aggregate):
         indexed: dict[str, str],
         origin: OriginFields,
         replaced_attachment: str | None,
+        derived: dict[str, Any] | None = None,
     ) -> None:
         self._remember(instance_id, series_id, study_id, patient_id, attachment)
         self.description = (dicom, tags, indexed)

@@ -42,6 +42,7 @@ class InstanceRecord:
     dicom: dict[str, Any]
     tags: dict[str, dict[str, str]]
     indexed: dict[str, str]
+    derived: dict[str, Any] | None = None  # see Instance.Stored
 
     def event_fields(self, origin: Origin) -> dict[str, Any]:
         return {**attrs.asdict(self, recurse=False), "origin": origin.to_dict()}

@@ -16,8 +16,9 @@ from typing import Any
 
 from adapters.database import Database
 from adapters.delivery import Destination, Senders
+from adapters.ingest import Ingestor
 from adapters.job_outputs import JobOutputs
-from adapters.jobs import archive, move, store
+from adapters.jobs import archive, modification, move, store
 from adapters.jobs.kinds import INTERRUPTED, JobFailed, JobKind, JobServices, RunningJob
 from adapters.leadership import Session
 from adapters.node_directory import NodeDirectory
@@ -32,7 +33,12 @@ from projections.jobs import queries as jobs_queries
 log = logging.getLogger(__name__)
 
 # Every kind of job, by module.
-KINDS: tuple[JobKind, ...] = (store.StoreJob(), move.MoveJob(), archive.ArchiveJob())
+KINDS: tuple[JobKind, ...] = (
+    store.StoreJob(),
+    move.MoveJob(),
+    archive.ArchiveJob(),
+    modification.ModificationJob(),
+)
 
 
 class JobEngine:
@@ -47,14 +53,18 @@ class JobEngine:
         outputs: JobOutputs,
         poll_interval: float = 5.0,
         session: Callable[[], Session | None] = lambda: None,
+        ingestor: Ingestor | None = None,
     ) -> None:
         """`poll_interval`: the job dispatcher wakes the engine when a job becomes pending;
         polling only covers jobs submitted by other processes. `session`: this process's
-        liveness token (adapters.leadership), recorded beside each job it runs."""
+        liveness token (adapters.leadership), recorded beside each job it runs. `ingestor`:
+        how modify and anonymize jobs store the instances they make."""
         self.archive = archive
         self.session = session
         self.db = db
-        self.services = JobServices(archive, db, nodes, storage, senders, local_aet, outputs)
+        self.services = JobServices(
+            archive, db, nodes, storage, senders, local_aet, outputs, ingestor
+        )
         self.kinds = {job_type: kind for kind in KINDS for job_type in kind.job_types}
         self.poll_interval = poll_interval
         self._wakeup = threading.Event()

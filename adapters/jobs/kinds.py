@@ -14,6 +14,7 @@ import attrs
 
 from adapters.database import Database
 from adapters.delivery import Destination, Senders
+from adapters.ingest import Ingestor
 from adapters.job_outputs import JobOutputs
 from adapters.node_directory import NodeDirectory
 from adapters.storage import StorageArea
@@ -45,6 +46,7 @@ class JobServices:
     senders: Senders
     local_aet: str
     outputs: JobOutputs  # the files jobs produce (archives)
+    ingestor: Ingestor | None = None  # how modify and anonymize jobs store what they make
 
 
 @attrs.frozen

@@ -51,6 +51,17 @@ def change_type(transition: Transition) -> str | None:
     return None
 
 
+def derivation_change(transition: Transition) -> str | None:
+    """ModifiedSeries, AnonymizedStudy…: a series, study or patient a modification made anew,
+    logged after its New… change. Orthanc names these change types; Chronicle logs them."""
+    derived = getattr(transition.event, "derived", None)
+    if transition.kind is not Kind.CREATED or transition.level == INSTANCE or not derived:
+        return None
+    if LEVEL_NAMES[transition.level] not in derived["sources"]:
+        return None
+    return derived["metadata"].removesuffix("From") + LEVEL_NAMES[transition.level]
+
+
 def order_for_orthanc(transitions: list[Transition]) -> list[Transition]:
     """Orthanc logs from the instance upwards: NewInstance, NewSeries, NewStudy, NewPatient."""
     if transitions and transitions[-1].level == INSTANCE:
@@ -157,6 +168,12 @@ def _change_rows(
             continue
         seq = position * SEQ_STRIDE + len(rows)
         rows.append((seq, kind, transition.level, transition.resource_id, transition.timestamp))
+    for transition in transitions:
+        kind = derivation_change(transition)
+        if kind is not None:
+            seq = position * SEQ_STRIDE + len(rows)
+            row = (seq, kind, transition.level, transition.resource_id, transition.timestamp)
+            rows.append(row)
     if completes_series and transitions:
         event = transitions[0].event
         seq = position * SEQ_STRIDE + len(rows)

@@ -61,6 +61,7 @@ COLUMNS = (
     "file_compression",
     "file_compressed_size",
     "file_compressed_md5",
+    "derived_from",
 )
 # Written in order between the folds, as annotations: an instance's file rewritten, or read
 # again.
@@ -135,11 +136,24 @@ def _fold(rows: dict[str, Row | None], nodes: dict[str, Node], transition: Trans
         rows[resource_id] = _new_row(transition)
     row = rows[resource_id]
     assert row is not None
+    derived = derived_from(transition.event, transition.level)
+    if derived is not None:  # as Orthanc, each derived instance stored sets it again
+        row["derived_from"] = derived
     row["last_update"] = transition.timestamp
     row["is_stable"] = False
     row["last_stored_position"] = transition.position
     if transition.level != INSTANCE:
         row["instances_count"] = nodes[resource_id].instances
+
+
+def derived_from(event: Any, level: int) -> dict[str, str] | None:
+    """{"ModifiedFrom" or "AnonymizedFrom": the source's ID} if a modification made this
+    level's resource anew from another one, else None."""
+    derived = getattr(event, "derived", None)
+    if not derived:
+        return None
+    source = derived["sources"].get(LEVEL_NAMES[level])
+    return None if source is None else {derived["metadata"]: source}
 
 
 def _new_row(transition: Transition) -> Row:

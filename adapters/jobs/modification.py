@@ -1,0 +1,190 @@
+"""Modify and anonymize jobs (Orthanc's "ResourceModification"): every instance under the
+resources is modified (domain.dicom_modification) and stored through the ingest like any
+instance, its stored event naming its source and the job; with `KeepSource` false, the sources
+are then deleted in one delete. New UIDs are mapped once for the whole job, so the new study,
+series and instances hang together.
+
+Each modified instance is stored with its event before the next is made: a job that fails or
+is interrupted halfway leaves the instances it completed, each with its event (its failure
+says how many), never a file without one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from adapters.jobs.kinds import JobServices, RunningJob
+from domain.archive import StoreStatus
+from domain.deidentification import PATIENT_NAME
+from domain.dicom_files import InvalidDicomFile, parse_dataset
+from domain.dicom_modification import (
+    Modification,
+    ModificationRefused,
+    anonymization_from_request,
+    modification_from_request,
+    with_method,
+)
+from domain.dicom_paths import DicomPath
+from domain.dicom_writing import dataset_bytes
+from domain.levels import INSTANCE, LEVEL_NAMES, LEVEL_PATHS
+from projections.hierarchy import queries as hierarchy
+
+RESOURCE_MODIFICATION = "ResourceModification"
+REST_API = "REST API"
+CANNOT_STORE = (30, "Cannot store an instance")
+BAD_REQUEST = (8, "Bad request")
+UNKNOWN_RESOURCE = (17, "Unknown resource")
+PROGRESS_EVERY = 20  # instances between two progress events
+
+
+def parameters(
+    request: dict[str, Any],
+    resources: list[str],
+    *,
+    anonymization: bool,
+    level: int,
+    output_level: int | None,
+    patient_name: str | None,
+    software: str,
+) -> dict[str, Any]:
+    """What the job needs to run in any process: the request as given (parsed again there),
+    the level it works at, the level of its single output (None: several resources), and the
+    generated PatientName an anonymization uses."""
+    return {
+        "Request": request,
+        "Resources": resources,
+        "IsAnonymization": anonymization,
+        "Level": LEVEL_NAMES[level],
+        "OutputLevel": None if output_level is None else LEVEL_NAMES[output_level],
+        "PatientName": patient_name,
+        "Software": software,
+        "KeepSource": request.get("KeepSource", True),
+        "Description": REST_API,
+    }
+
+
+def modification_of(job_parameters: dict[str, Any], private_creator: str = "") -> Modification:
+    """The modification the parameters describe, with a UID map of its own."""
+    request = job_parameters["Request"]
+    if job_parameters["IsAnonymization"]:
+        modification, _ = anonymization_from_request(request, private_creator)
+        name = job_parameters.get("PatientName")
+        if name is not None:
+            modification.replace(DicomPath((), PATIENT_NAME), name, safe_for_anonymization=True)
+        with_method(modification, job_parameters["Software"])
+    else:
+        modification = modification_from_request(request, private_creator)
+    modification.level = LEVEL_NAMES.index(job_parameters["Level"])
+    return modification
+
+
+def modified_bytes(modification: Modification, data: bytes) -> bytes:
+    ds: Dataset = parse_dataset(data)
+    modification.apply(ds)
+    return dataset_bytes(ds)
+
+
+class ModificationJob:
+    job_types = (RESOURCE_MODIFICATION,)
+
+    def execute(self, job: RunningJob, services: JobServices) -> dict[str, Any]:
+        modification = modification_of(job.parameters)
+        with services.db.connection() as conn:
+            rows = hierarchy.instances_with_identifiers(conn, list(job.parameters["Resources"]))
+        if not rows:
+            raise job.fail(UNKNOWN_RESOURCE, "No instance to modify")
+        output = _Output(job.parameters.get("OutputLevel"))
+        metadata = "AnonymizedFrom" if job.parameters["IsAnonymization"] else "ModifiedFrom"
+        for count, row in enumerate(rows, start=1):
+            try:
+                stored = self._modify_one(job, services, modification, row, metadata)
+            except (ModificationRefused, InvalidDicomFile) as refused:
+                details = f"{refused} ({count - 1} of {len(rows)} instances were stored)"
+                raise job.fail(BAD_REQUEST, details) from None
+            output.add(stored)
+            if count % PROGRESS_EVERY == 0:
+                services.archive.progress_job(job.job_id, round(99 * count / len(rows)), [])
+        if not job.parameters.get("KeepSource", True):
+            _delete_sources(services, job, rows)
+        return {
+            "Description": job.parameters.get("Description", REST_API),
+            "FailedInstancesCount": 0,
+            "InstancesCount": len(rows),
+            "IsAnonymization": job.parameters["IsAnonymization"],
+            **output.content(),
+        }
+
+    @staticmethod
+    def _modify_one(
+        job: RunningJob,
+        services: JobServices,
+        modification: Modification,
+        row: dict[str, Any],
+        metadata: str,
+    ) -> dict[str, str]:
+        data = services.storage.read(row["file_uuid"], row.get("file_compression"))
+        modified = modified_bytes(modification, data)
+        assert services.ingestor is not None
+        sources = {"Instance": row["id"], "Series": row["series_id"]}
+        sources.update(Study=row["study_id"], Patient=row["patient_id"])
+        derived = {"metadata": metadata, "sources": sources, "job": job.job_id}
+        result = services.ingestor.ingest(modified, job.origin, derived=derived)
+        if result.status is StoreStatus.FILTERED_OUT:
+            raise job.fail(CANNOT_STORE, f"Error while storing a modified instance {row['id']}")
+        return {
+            "Instance": result.instance_id,
+            "Series": result.series_id,
+            "Study": result.study_id,
+            "Patient": result.patient_id,
+        }
+
+
+class _Output:
+    """Orthanc's answer: the new resource of the output level, or every new resource."""
+
+    def __init__(self, level: str | None) -> None:
+        self.level = level
+        self.first: dict[str, str] | None = None
+        self.all: dict[str, set[str]] = {name: set() for name in LEVEL_NAMES}
+
+    def add(self, stored: dict[str, str]) -> None:
+        if self.first is None:
+            self.first = stored
+        for name, resource_id in stored.items():
+            self.all[name].add(resource_id)
+
+    def content(self) -> dict[str, Any]:
+        if self.level is not None:
+            if self.first is None:
+                return {}
+            resource_id = self.first[self.level]
+            return {**_resource(self.level, resource_id), "PatientID": self.first["Patient"]}
+        order = reversed(LEVEL_NAMES)  # instances first, as Orthanc lists them
+        return {
+            "Resources": [
+                _resource(name, resource_id)
+                for name in order
+                for resource_id in sorted(self.all[name])
+            ]
+        }
+
+
+def _resource(level_name: str, resource_id: str) -> dict[str, str]:
+    path = LEVEL_PATHS[LEVEL_NAMES.index(level_name)]
+    return {"ID": resource_id, "Path": f"/{path}/{resource_id}", "Type": level_name}
+
+
+def _delete_sources(services: JobServices, job: RunningJob, rows: list[dict[str, Any]]) -> None:
+    """The sources go in one delete, once every modified instance is stored."""
+    ids = [row["id"] for row in rows]
+    with services.db.connection() as conn:
+        vanishing: set[str] = set()
+        for resource_id in job.parameters["Resources"]:
+            for level in range(INSTANCE + 1):
+                row = hierarchy.get_resource(conn, level, resource_id)
+                if row is not None:
+                    under = hierarchy.instance_rows(conn, level, resource_id)
+                    vanishing.update(hierarchy.vanishing_resources(conn, row, under))
+    services.archive.delete_instances(ids, job.origin, sorted(vanishing))
