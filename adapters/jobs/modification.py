@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 from adapters.jobs.kinds import JobServices, RunningJob
 from domain.archive import StoreStatus
 from domain.deidentification import PATIENT_NAME
-from domain.dicom_files import InvalidDicomFile, parse_dataset
+from domain.dicom_files import InvalidDicomFile, identifiers, parse_dataset
 from domain.dicom_modification import (
     Modification,
     ModificationRefused,
@@ -29,6 +29,7 @@ from domain.dicom_modification import (
 from domain.dicom_paths import DicomPath
 from domain.dicom_writing import dataset_bytes
 from domain.levels import INSTANCE, LEVEL_NAMES, LEVEL_PATHS
+from domain.main_tags import orthanc_ids
 from projections.hierarchy import queries as hierarchy
 
 RESOURCE_MODIFICATION = "ResourceModification"
@@ -81,9 +82,15 @@ def modification_of(job_parameters: dict[str, Any], private_creator: str = "") -
 
 
 def modified_bytes(modification: Modification, data: bytes) -> bytes:
+    return modified_file(modification, data)[0]
+
+
+def modified_file(modification: Modification, data: bytes) -> tuple[bytes, dict[str, str]]:
+    """The modified file, and its Orthanc IDs by level name."""
     ds: Dataset = parse_dataset(data)
     modification.apply(ds)
-    return dataset_bytes(ds)
+    ids = orthanc_ids(identifiers(ds))
+    return dataset_bytes(ds), dict(zip(LEVEL_NAMES, ids, strict=True))
 
 
 class ModificationJob:
@@ -125,11 +132,16 @@ class ModificationJob:
         metadata: str,
     ) -> dict[str, str]:
         data = services.storage.read(row["file_uuid"], row.get("file_compression"))
-        modified = modified_bytes(modification, data)
+        modified, new_ids = modified_file(modification, data)
         assert services.ingestor is not None
         sources = {"Instance": row["id"], "Series": row["series_id"]}
         sources.update(Study=row["study_id"], Patient=row["patient_id"])
-        derived = {"metadata": metadata, "sources": sources, "job": job.job_id}
+        changed = {  # as Orthanc: the instance always, the others when their ID changed
+            name: source
+            for name, source in sources.items()
+            if name == "Instance" or new_ids[name] != source
+        }
+        derived = {"metadata": metadata, "sources": changed, "job": job.job_id}
         result = services.ingestor.ingest(modified, job.origin, derived=derived)
         if result.status is StoreStatus.FILTERED_OUT:
             raise job.fail(CANNOT_STORE, f"Error while storing a modified instance {row['id']}")

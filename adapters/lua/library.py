@@ -98,6 +98,27 @@ def install_library(
                 return True
         raise LuaCommandFailed(f"cannot delete {identifier}: unknown resource")
 
+    def modify_instance(
+        resource_id: Any, replacements: Any = None, removals: Any = None, private: Any = False
+    ) -> bytes:
+        """Orthanc's ModifyInstance(id, replacements, removals, removePrivateTags): stores the
+        modified instance now (its metadata ModifiedFrom names the source) and answers its ID,
+        so that SendToModality(ModifyInstance(...), "PACS") chains; a failure is a Lua error."""
+        identifier = _text(resource_id)
+        request: dict[str, Any] = {"Resources": [identifier], "Synchronous": True}
+        if replacements is not None:
+            request["Replace"] = to_python(replacements, True) or {}  # {} reads as a list
+        if removals is not None:
+            request["Remove"] = to_python(removals, True) or []
+        request["RemovePrivateTags"] = bool(private)
+        body = json.dumps(request).encode()
+        status, answer = call("POST", "/tools/bulk-modify", body, None)
+        if status >= 400:
+            raise LuaCommandFailed(f"cannot modify {identifier}: {_details(answer)}")
+        resources = json.loads(answer).get("Resources", [])
+        return next(r["ID"] for r in resources if r["Type"] == "Instance").encode()
+
+    engine.define("ModifyInstance", modify_instance)
     engine.define(
         "SendToModality", lambda resource, modality, *_: send("modalities", resource, modality)
     )

@@ -7,10 +7,12 @@ Orthanc 1.10.1 answered to the same scripts."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pydicom
 import pytest
 
 from tests.support.dicom_factory import make_instance
@@ -204,6 +206,41 @@ def test_auto_routing_sends_then_deletes_what_matches(tmp_path: Path, database_u
             assert eventually(lambda: f"cannot send {kept} to nowhere" in server.log())
             assert client.get(f"/instances/{kept}").status_code == 200
             assert [entry["Status"] for entry in client.get("/exports/audit").json()] == ["Success"]
+    finally:
+        destination.stop()
+
+
+MODIFY_SCRIPT = """
+function OnStoredInstance(instanceId, tags, metadata, origin)
+   if origin['RequestOrigin'] ~= 'Lua' then
+      local replace = {}
+      replace['StationName'] = 'My Medical Device'
+      Delete(SendToModality(ModifyInstance(instanceId, replace, { 'InstitutionName' }), 'dest'))
+   end
+end
+"""
+
+
+def test_modify_instance_stores_a_copy_that_chains(tmp_path: Path, database_url: str) -> None:
+    """Orthanc's ModifyInstance(id, replacements, removals): the modified copy is stored
+    (ModifiedFrom names the source, its origin is Lua so the callback leaves it alone), sent,
+    then deleted by the chain; the source stays."""
+    destination = StorageSCP().start()
+    modalities = f'[dicom_modalities]\ndest = ["DEST", "127.0.0.1", {destination.port}]\n'
+    try:
+        with (
+            scripted_server(tmp_path, database_url, MODIFY_SCRIPT, modalities) as server,
+            server.client() as client,
+        ):
+            data = make_instance("LUA-MOD", "1.2.9.3", "1.2.9.3.1", "1.2.9.3.1.1")
+            source = upload_accepted(client, data)["ID"]
+            assert eventually(lambda: len(destination.received) == 1)
+            sent = pydicom.dcmread(io.BytesIO(next(iter(destination.received.values()))))
+            assert sent.StationName == "My Medical Device"
+            assert "InstitutionName" not in sent
+            assert sent.SOPInstanceUID != "1.2.9.3.1.1"
+            assert sent.StudyInstanceUID == "1.2.9.3"  # an instance-level modification
+            assert eventually(lambda: client.get("/instances").json() == [source])
     finally:
         destination.stop()
 
