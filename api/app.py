@@ -46,6 +46,7 @@ from api.routes.peers import peers_handlers
 from api.routes.reconstruct import reconstruct_handlers
 from api.routes.resources import resource_handlers
 from api.routes.settings import settings_handlers
+from api.routes.study_restructuring import study_restructuring_handlers
 from api.routes.system import chronicle_version, system_handlers
 from api.routes.tools import tools_handlers
 from api.routes.transfers import transfers_handlers
@@ -107,6 +108,7 @@ def orthanc_route_handlers() -> list[Any]:
         *reconstruct_handlers(),
         *archive_handlers(),
         *modification_handlers(),
+        *study_restructuring_handlers(),
         *tools_handlers,
         *lua_handlers,
         *settings_handlers,

@@ -70,7 +70,8 @@ class Instance(Aggregate):
         origin: OriginFields
         # since v4, for an instance a modify or anonymize job made: {"metadata": "ModifiedFrom"
         # or "AnonymizedFrom", "sources": {level name: source ID, for each level whose ID
-        # changed}, "job": its ID}; None for one received from outside
+        # changed}, "job": its ID}; for one a split or merge job made, "metadata" is None and
+        # "sources" names the instance; None for one received from outside
         derived: dict[str, Any] | None
 
         upcast_v1_v2 = staticmethod(_expected_instances_unknown)

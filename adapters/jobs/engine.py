@@ -18,7 +18,7 @@ from adapters.database import Database
 from adapters.delivery import Destination, Senders
 from adapters.ingest import Ingestor
 from adapters.job_outputs import JobOutputs
-from adapters.jobs import archive, modification, move, store
+from adapters.jobs import archive, modification, move, store, study_restructuring
 from adapters.jobs.kinds import INTERRUPTED, JobFailed, JobKind, JobServices, RunningJob
 from adapters.leadership import Session
 from adapters.node_directory import NodeDirectory
@@ -38,6 +38,7 @@ KINDS: tuple[JobKind, ...] = (
     move.MoveJob(),
     archive.ArchiveJob(),
     modification.ModificationJob(),
+    study_restructuring.StudyRestructuringJob(),
 )
 
 

@@ -28,7 +28,7 @@ from domain.dicom_modification import (
 )
 from domain.dicom_paths import DicomPath
 from domain.dicom_writing import dataset_bytes
-from domain.levels import INSTANCE, LEVEL_NAMES, LEVEL_PATHS
+from domain.levels import LEVEL_NAMES, LEVEL_PATHS
 from domain.main_tags import orthanc_ids
 from projections.hierarchy import queries as hierarchy
 
@@ -190,13 +190,6 @@ def _resource(level_name: str, resource_id: str) -> dict[str, str]:
 
 def _delete_sources(services: JobServices, job: RunningJob, rows: list[dict[str, Any]]) -> None:
     """The sources go in one delete, once every modified instance is stored."""
-    ids = [row["id"] for row in rows]
     with services.db.connection() as conn:
-        vanishing: set[str] = set()
-        for resource_id in job.parameters["Resources"]:
-            for level in range(INSTANCE + 1):
-                row = hierarchy.get_resource(conn, level, resource_id)
-                if row is not None:
-                    under = hierarchy.instance_rows(conn, level, resource_id)
-                    vanishing.update(hierarchy.vanishing_resources(conn, row, under))
-    services.archive.delete_instances(ids, job.origin, sorted(vanishing))
+        vanishing = hierarchy.vanishing_with(conn, rows)
+    services.archive.delete_instances([row["id"] for row in rows], job.origin, vanishing)

@@ -53,7 +53,7 @@ def software() -> str:
     return f"Chronicle {chronicle_version()}"
 
 
-def _request(body: bytes) -> Any:
+def json_body(body: bytes) -> Any:
     """The JSON body; Orthanc refuses an empty or unparsable one and says no more."""
     try:
         return json.loads(body)
@@ -61,7 +61,7 @@ def _request(body: bytes) -> Any:
         raise OrthancError(OrthancCode.BAD_FILE_FORMAT) from None
 
 
-def _refusal(refused: ModificationRefused) -> OrthancError:
+def refusal(refused: ModificationRefused) -> OrthancError:
     return OrthancError(OrthancCode[refused.code], refused.details)
 
 
@@ -81,7 +81,7 @@ def _parsed(request: Request, options: Any, anonymize: bool) -> tuple[Modificati
             return modification_from_request(options, private_creator), None
         modification, name_given = anonymization_from_request(options, private_creator)
     except ModificationRefused as refused:
-        raise _refusal(refused) from None
+        raise refusal(refused) from None
     name = None if name_given else _next_anonymized_name(request)
     if name is not None:
         modification.replace(DicomPath((), PATIENT_NAME), name, safe_for_anonymization=True)
@@ -96,7 +96,7 @@ def _check_transcode(options: dict[str, Any]) -> None:
 
 def _modified_instance(request: Request, instance_id: str, body: bytes, anonymize: bool) -> Any:
     row = load_resource(request, INSTANCE, instance_id)
-    options = _request(body)
+    options = json_body(body)
     modification, _ = _parsed(request, options, anonymize)
     if not anonymize:
         modification.level = modify_level(modification)
@@ -104,7 +104,7 @@ def _modified_instance(request: Request, instance_id: str, body: bytes, anonymiz
     try:
         modified = modification_job.modified_bytes(modification, read_bytes(request, row))
     except ModificationRefused as refused:
-        raise _refusal(refused) from None
+        raise refusal(refused) from None
     except InvalidDicomFile as invalid:
         raise OrthancError(OrthancCode.BAD_FILE_FORMAT, str(invalid)) from None
     return Response(modified, media_type=DICOM)
@@ -129,7 +129,7 @@ def _submit(
     try:
         modification.check()
     except ModificationRefused as refused:
-        raise _refusal(refused) from None
+        raise refusal(refused) from None
     _check_transcode(options)
     keep_source = options.get("KeepSource", True)
     if not isinstance(keep_source, bool):
@@ -143,7 +143,7 @@ def _submit(
         patient_name=name,
         software=software(),
     )
-    return _run(request, jobs, parameters, options)
+    return run_job(request, jobs, modification_job.RESOURCE_MODIFICATION, parameters, options)
 
 
 def _bulk_level(options: dict[str, Any], modification: Modification) -> int:
@@ -155,13 +155,19 @@ def _bulk_level(options: dict[str, Any], modification: Modification) -> int:
         raise OrthancError(OrthancCode.PARAMETER_OUT_OF_RANGE, "Unknown resource level") from None
 
 
-def _run(
-    request: Request, jobs: tuple[JobEngine, Any], parameters: dict[str, Any], options: Any
+def run_job(
+    request: Request,
+    jobs: tuple[JobEngine, Any],
+    job_type: str,
+    parameters: dict[str, Any],
+    options: Any,
 ) -> dict[str, Any]:
+    """Submits the job; `Synchronous` (the default) runs it here and answers its content (or
+    its failure as Orthanc's error), `Asynchronous` answers its ID and path."""
     engine, wait_for = jobs
     synchronous = is_synchronous(options)
     job_id, position = engine.submit(
-        modification_job.RESOURCE_MODIFICATION,
+        job_type,
         parameters,
         rest_origin(request),
         job_priority(options),
@@ -197,7 +203,7 @@ def _resource_handlers(level: int, verb: str) -> HTTPRouteHandler:
         if level == INSTANCE:
             return _modified_instance(request, resource_id, body, anonymize)
         load_resource(request, level, resource_id)
-        options = _request(body)
+        options = json_body(body)
         if not isinstance(options, dict):
             raise OrthancError(OrthancCode.BAD_FILE_FORMAT)
         levels = (PATIENT if anonymize else level, level)
@@ -211,7 +217,7 @@ def _bulk_handler(verb: str) -> HTTPRouteHandler:
 
     @post(f"/tools/bulk-{verb}", name=f"bulk-{verb}", status_code=200, sync_to_thread=True)
     def bulk(request: Request, body: bytes, jobs: JobEngine, wait_for: Any) -> Any:
-        options = _request(body)
+        options = json_body(body)
         if not isinstance(options, dict):
             raise OrthancError(OrthancCode.BAD_FILE_FORMAT)
         resources = options.get("Resources")

@@ -57,6 +57,8 @@ def derivation_change(transition: Transition) -> str | None:
     derived = getattr(transition.event, "derived", None)
     if transition.kind is not Kind.CREATED or transition.level == INSTANCE or not derived:
         return None
+    if not derived["metadata"]:  # a split or a merge: Orthanc logs no such change
+        return None
     if LEVEL_NAMES[transition.level] not in derived["sources"]:
         return None
     return derived["metadata"].removesuffix("From") + LEVEL_NAMES[transition.level]

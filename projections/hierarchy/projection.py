@@ -148,9 +148,10 @@ def _fold(rows: dict[str, Row | None], nodes: dict[str, Node], transition: Trans
 
 def derived_from(event: Any, level: int) -> dict[str, str] | None:
     """{"ModifiedFrom" or "AnonymizedFrom": the source's ID} if a modification made this
-    level's resource anew from another one, else None."""
+    level's resource anew from another one, else None (a split or merge names its sources
+    with no metadata, as Orthanc records none)."""
     derived = getattr(event, "derived", None)
-    if not derived:
+    if not derived or not derived["metadata"]:
         return None
     source = derived["sources"].get(LEVEL_NAMES[level])
     return None if source is None else {derived["metadata"]: source}

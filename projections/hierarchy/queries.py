@@ -3,7 +3,7 @@ per call, never one per child resource, never a file opened."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import psycopg
@@ -116,6 +116,19 @@ def first_instance(conn: psycopg.Connection, row: Row) -> Row | None:
         f"SELECT * FROM hierarchy.resources WHERE {ANCESTOR_COLUMN[row['level']]} = %s "
         "AND level = 3 ORDER BY created_position LIMIT 1",
         (row["id"],),
+    )
+    return rows[0] if rows else None
+
+
+def last_instance_of_last_series(conn: psycopg.Connection, study_id: str) -> Row | None:
+    """The instance Orthanc's depth-first walk of a study reaches first: the newest one of its
+    newest series."""
+    rows = _rows(
+        conn,
+        "SELECT i.* FROM hierarchy.resources i JOIN hierarchy.resources se ON se.id = i.series_id "
+        "WHERE i.level = 3 AND i.study_id = %s "
+        "ORDER BY se.created_position DESC, i.created_position DESC LIMIT 1",
+        (study_id,),
     )
     return rows[0] if rows else None
 
@@ -397,6 +410,21 @@ def vanishing_resources(conn: psycopg.Connection, row: Row, instances: list[Row]
         if ancestor is not None and ancestor["instances_count"] <= len(instances):
             gone.add(ancestor_id)
     return sorted(gone - {None})
+
+
+def vanishing_with(conn: psycopg.Connection, instances: list[Row]) -> list[str]:
+    """What deleting these instances leaves without instances: them, and each series, study
+    and patient whose every instance is among them."""
+    gone = {row["id"] for row in instances}
+    for column in ("series_id", "study_id", "patient_id"):
+        counts = Counter(row[column] for row in instances)
+        parents = get_resources(conn, [parent for parent in counts if parent])
+        gone.update(
+            parent_id
+            for parent_id, parent in parents.items()
+            if parent["instances_count"] <= counts[parent_id]
+        )
+    return sorted(gone)
 
 
 # --- Annotations (projections.hierarchy.annotations) ------------------------------------------

@@ -5,8 +5,6 @@ from RegisteredUsers and `chronicle user`, and a changed password takes effect a
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,24 +14,13 @@ import pyorthanc
 import pytest
 
 from api.permissions import may
+from tests.support.cli import chronicle
 from tests.support.dicom_factory import make_instance
 from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 ADMIN = ("root", "root-secret")
 PEOPLE = {"reader": ("user", "reader-secret"), "audit": ("auditor", "audit-secret")}
-
-
-def chronicle(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "adapters.cli", *args],
-        cwd=ROOT,
-        input=None if password is None else password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,20 +12,9 @@ import pytest
 from adapters.cli import PROCESSOR_NAMES, PROJECTION_NAMES
 from adapters.embedded_postgres import Postmaster
 from adapters.node import PROCESSOR_CLASSES, read_models
+from tests.support.cli import chronicle
 from tests.support.dicom_factory import make_series
 from tests.support.server import ChronicleProcess, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def chronicle(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "adapters.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_import_reports_stored_duplicates_and_rejections(

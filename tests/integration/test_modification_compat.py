@@ -16,6 +16,7 @@ import pytest
 
 from adapters.database import DatabaseAddress
 from tests.support.capture_scripts import CAPTURES, capture_script
+from tests.support.dicom_comparison import without_group_lengths
 from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess, upload_accepted
 
@@ -36,30 +37,6 @@ def stored(
         yield server
 
 
-def _without_group_lengths(recorded: dict[str, Any]) -> dict[str, Any]:
-    """pydicom does not write the retired group lengths (gggg,0000) of groups above 0006
-    (PS3.5 7.2); Orthanc recomputes and keeps them. Readers ignore them: so does the test."""
-
-    def kept(dataset: list[list[Any]]) -> list[list[Any]]:
-        return [entry for entry in dataset if not _retired_group_length(entry[0])]
-
-    recorded = dict(recorded)
-    if recorded.get("dataset") is not None:
-        recorded["dataset"] = kept(recorded["dataset"])
-    if recorded.get("instances"):
-        recorded["instances"] = [
-            {**item, "dataset": kept(item["dataset"])} if item.get("dataset") else item
-            for item in recorded["instances"]
-        ]
-    return recorded
-
-
-def _retired_group_length(path: str) -> bool:
-    last = path.rsplit(".", 1)[-1]
-    group, _, element = last.partition(",")
-    return element == "0000" and int(group, 16) > 6
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda case: " ".join(map(str, case["request"])))
 def test_modification_answers_as_orthanc(stored: ChronicleProcess, case: dict[str, Any]) -> None:
     with stored.client() as client:
@@ -70,4 +47,4 @@ def test_modification_answers_as_orthanc(stored: ChronicleProcess, case: dict[st
     elif case["json"] is not None:  # Chronicle's JSON names no charset: UTF-8 is JSON's own
         assert answer.pop("content_type") == "application/json"
         assert case.pop("content_type") == "application/json; charset=utf-8"
-    assert _without_group_lengths(answer) == _without_group_lengths(case)
+    assert without_group_lengths(answer) == without_group_lengths(case)
