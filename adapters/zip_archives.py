@@ -1,7 +1,10 @@
 """ZIP archives of stored instances, as Orthanc makes them (domain.archive_layout for the
 names): streamed, one file in memory at a time, deflated at Orthanc's level 6, with ZIP64
 records where sizes or offsets need them. The HTTP routes send the chunks as they come; an
-archive job writes them to a file (adapters.jobs.archive)."""
+archive job writes them to a file (adapters.jobs.archive).
+
+A media is the same instances in the same order, named IMAGES/IM0, IMAGES/IM1…, with their
+DICOMDIR (domain.dicomdir) last, made as the files go by."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import attrs
 import psycopg
 
 from domain.archive_layout import ArchivedInstance, archive_layout
+from domain.dicom_files import read_dicom, transfer_syntax_uid
+from domain.dicomdir import DicomDir, media_file_name
 from projections.hierarchy import queries as hierarchy
 
 COMPRESSION_LEVEL = 6  # Orthanc's
@@ -65,6 +70,12 @@ def plan_archive(conn: psycopg.Connection, resource_ids: list[str]) -> ArchivePl
     return ArchivePlan(archive_layout(entries), {row["id"]: row for row in instances})
 
 
+def as_media(plan: ArchivePlan) -> ArchivePlan:
+    """The same instances in the same order, as a media names them."""
+    layout = [(media_file_name(n), instance) for n, (_, instance) in enumerate(plan.layout)]
+    return ArchivePlan(layout, plan.rows)
+
+
 def _order(row: Row, index: int, asked: set[str]) -> tuple[int, int]:
     """Orthanc: a series asked for whole (or through its study or patient) lists its instances
     in storage order, one whose instances were asked one by one in the order asked."""
@@ -92,17 +103,29 @@ class _Chunks(io.RawIOBase):
         return data
 
 
-def zip_chunks(plan: ArchivePlan, read: Callable[[Row], bytes]) -> Iterator[bytes]:
+def zip_chunks(
+    plan: ArchivePlan, read: Callable[[Row], bytes], dicomdir: DicomDir | None = None
+) -> Iterator[bytes]:
     """The archive's bytes, a chunk per file and one for the central directory; `read(row)`:
-    an instance's DICOM file."""
+    an instance's DICOM file. With `dicomdir` (a media: see as_media), each file is added to
+    it and it is written last, as "DICOMDIR"."""
     sink = _Chunks()
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESSION_LEVEL) as zf:
         for path, instance_id in plan.layout:
             data = read(plan.rows[instance_id])
-            info = zipfile.ZipInfo(path, date_time=_DOS_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with zf.open(info, "w", force_zip64=len(data) >= ZIP64_FILE) as member:
-                member.write(data)
+            _write(zf, path, data)
+            if dicomdir is not None:
+                ds = read_dicom(data).dataset
+                dicomdir.add(path, ds, transfer_syntax_uid(ds))
             del data
             yield sink.take()
+        if dicomdir is not None:
+            _write(zf, "DICOMDIR", dicomdir.encode())
     yield sink.take()
+
+
+def _write(zf: zipfile.ZipFile, path: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(path, date_time=_DOS_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zf.open(info, "w", force_zip64=len(data) >= ZIP64_FILE) as member:
+        member.write(data)

@@ -1,10 +1,11 @@
-"""ZIP archives of patients, studies, series and instances: GET and POST
-/{patients,studies,series}/{id}/archive and POST /tools/create-archive, laid out and streamed
-by adapters.zip_archives as Orthanc lays them out.
+"""ZIP archives and DICOMDIR media of patients, studies, series and instances: GET and POST
+/{patients,studies,series}/{id}/archive and /media, POST /tools/create-archive,
+/tools/create-media and /tools/create-media-extended, laid out and streamed by
+adapters.zip_archives as Orthanc lays them out.
 
 Synchronous (the default): the archive is the answer, sent as it is made. `Asynchronous`: an
-"Archive" job (adapters.jobs.archive) writes it, and GET /jobs/{id}/archive serves it.
-`Transcode` is refused with a clear error until transcoding exists.
+"Archive" or "Media" job (adapters.jobs.archive) writes it, and GET /jobs/{id}/archive serves
+it. `Transcode` is refused with a clear error until transcoding exists.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from litestar.response import Stream
 
 from adapters.jobs import archive as archive_job
 from adapters.jobs.engine import JobEngine
-from adapters.zip_archives import UnknownResources, plan_archive, zip_chunks
+from adapters.zip_archives import UnknownResources, as_media, plan_archive, zip_chunks
 from api.context import read_connection, rest_origin
 from api.dicom_files import read_bytes
 from api.errors import OrthancCode, OrthancError, unknown_resource
 from api.request_bodies import is_synchronous, job_priority, json_body
+from domain.dicomdir import DicomDir
 from domain.levels import LEVEL_PATHS
 from projections.hierarchy import queries as hierarchy
 
@@ -36,24 +38,32 @@ class ReadModelWaiter(Protocol):
 
 
 Jobs = tuple[JobEngine, ReadModelWaiter]
+Flavour = tuple[bool, bool]  # (a media, an extended DICOMDIR)
+ARCHIVE: Flavour = (False, False)
 
 
-def _archive_response(request: Request, resource_ids: list[str], filename: str) -> Stream:
+def _archive_response(
+    request: Request, resource_ids: list[str], filename: str, flavour: Flavour = ARCHIVE
+) -> Stream:
     """The archive as the answer; an unknown ID is a 404 before any byte, as in Orthanc."""
     try:
         with read_connection(request) as conn:
             plan = plan_archive(conn, resource_ids)
     except UnknownResources:
         raise unknown_resource() from None
+    media, extended = flavour
+    dicomdir = DicomDir(extended) if media else None
+    if media:
+        plan = as_media(plan)
     return Stream(
-        zip_chunks(plan, lambda row: read_bytes(request, row)),
+        zip_chunks(plan, lambda row: read_bytes(request, row), dicomdir),
         media_type="application/zip",
         headers={"Content-Disposition": f'filename="{filename}"'},
     )
 
 
 def _submitted(
-    request: Request, resource_ids: list[str], options: Any, jobs: Jobs
+    request: Request, resource_ids: list[str], options: Any, jobs: Jobs, flavour: Flavour
 ) -> Response[Any]:
     """An archive job for the resources; Orthanc's answer: the job's ID and path."""
     engine, wait_for = jobs
@@ -62,22 +72,36 @@ def _submitted(
     if any(resource_id not in known for resource_id in resource_ids):
         raise unknown_resource()
     priority = job_priority(options) if isinstance(options, dict) else 0
-    job_id, position = engine.submit(
-        archive_job.ARCHIVE, archive_job.parameters(resource_ids), rest_origin(request), priority
-    )
+    media, extended = flavour
+    job_type = archive_job.MEDIA if media else archive_job.ARCHIVE
+    parameters = archive_job.parameters(resource_ids, media, extended)
+    job_id, position = engine.submit(job_type, parameters, rest_origin(request), priority)
     wait_for(position, ("jobs",))
     return Response({"ID": job_id, "Path": f"/jobs/{job_id}"})
 
 
 def _archive(
-    request: Request, resource_ids: list[str], options: Any, filename: str, jobs: Jobs
+    request: Request,
+    resource_ids: list[str],
+    options: Any,
+    filename: str,
+    jobs: Jobs,
+    media: Flavour = ARCHIVE,
 ) -> Response[Any]:
+    """`media`: (a media, extended by default)."""
+    is_media, extended = media
     if isinstance(options, dict):
+        if is_media and "Extended" in options:
+            extended = options["Extended"]
+            if not isinstance(extended, bool):
+                raise OrthancError(
+                    OrthancCode.BAD_FILE_FORMAT, "Boolean value expected in field: Extended"
+                )
         if "Transcode" in options:
             raise OrthancError(OrthancCode.NOT_IMPLEMENTED, "Transcoding is not implemented yet")
         if not is_synchronous(options):
-            return _submitted(request, resource_ids, options, jobs)
-    return _archive_response(request, resource_ids, filename)
+            return _submitted(request, resource_ids, options, jobs, (is_media, extended))
+    return _archive_response(request, resource_ids, filename, (is_media, extended))
 
 
 def _options(body: bytes) -> Any:
@@ -105,22 +129,26 @@ def _resources_of(options: Any) -> list[str]:
     return options
 
 
-def _archive_handlers(collection: str) -> list[HTTPRouteHandler]:
-    path = f"/{collection}/{{resource_id:str}}/archive"
+def _archive_handlers(collection: str, kind: str) -> list[HTTPRouteHandler]:
+    """GET and POST /{collection}/{id}/{kind}, `kind` "archive" or "media"."""
+    path = f"/{collection}/{{resource_id:str}}/{kind}"
+    is_media = kind == "media"
 
-    @get(path, name=f"{collection}-archive", sync_to_thread=True)
+    @get(path, name=f"{collection}-{kind}", sync_to_thread=True)
     def archive(
         request: Request,
         resource_id: str,
         filename: str | None = None,
         transcode: str | None = None,
+        extended: str | None = None,
     ) -> Stream:
-        """A ZIP archive of the resource (Orthanc does not check its level either)."""
+        """The resource's archive or media (Orthanc does not check its level either)."""
         if transcode is not None:
             raise OrthancError(OrthancCode.NOT_IMPLEMENTED, "Transcoding is not implemented yet")
-        return _archive_response(request, [resource_id], filename or f"{resource_id}.zip")
+        flavour = (is_media, is_media and extended is not None)
+        return _archive_response(request, [resource_id], filename or f"{resource_id}.zip", flavour)
 
-    @post(path, name=f"{collection}-archive-post", sync_to_thread=True, status_code=200)
+    @post(path, name=f"{collection}-{kind}-post", sync_to_thread=True, status_code=200)
     def archive_post(
         request: Request,
         resource_id: str,
@@ -130,17 +158,34 @@ def _archive_handlers(collection: str) -> list[HTTPRouteHandler]:
     ) -> Response[Any]:
         options = _options(body)
         filename = f"{resource_id}.zip"
-        return _archive(request, [resource_id], options, filename, (jobs, wait_for))
+        jobs_and_wait = (jobs, wait_for)
+        return _archive(request, [resource_id], options, filename, jobs_and_wait, (is_media, False))
 
     return [archive, archive_post]
 
 
-@post("/tools/create-archive", sync_to_thread=True, status_code=200)
-def create_archive(request: Request, body: bytes, jobs: JobEngine, wait_for: Any) -> Response[Any]:
-    options = _options(body)
-    resources = _resources_of(options)
-    return _archive(request, resources, options, "Archive.zip", (jobs, wait_for))
+def _create_handler(path: str, media: Flavour) -> HTTPRouteHandler:
+    """POST /tools/create-archive, create-media, create-media-extended."""
+
+    @post(path, name=path.rsplit("/", 1)[-1], sync_to_thread=True, status_code=200)
+    def create(request: Request, body: bytes, jobs: JobEngine, wait_for: Any) -> Response[Any]:
+        options = _options(body)
+        resources = _resources_of(options)
+        return _archive(request, resources, options, "Archive.zip", (jobs, wait_for), media)
+
+    return create
 
 
 def archive_handlers() -> list[HTTPRouteHandler]:
-    return [*(h for collection in _LEVELS for h in _archive_handlers(collection)), create_archive]
+    per_resource = [
+        handler
+        for collection in _LEVELS
+        for kind in ("archive", "media")
+        for handler in _archive_handlers(collection, kind)
+    ]
+    return [
+        *per_resource,
+        _create_handler("/tools/create-archive", ARCHIVE),
+        _create_handler("/tools/create-media", (True, False)),
+        _create_handler("/tools/create-media-extended", (True, True)),
+    ]
