@@ -9,6 +9,7 @@ docbook/part15/part15.xml).
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -62,11 +63,18 @@ def _text(cell: ET.Element) -> str:
 def render(profiles: dict[str, dict[str, str]]) -> str:
     lines = [HEADER]
     for edition, table in sorted(profiles.items()):
-        lines.append(f"    {edition!r}: {{\n")
-        lines.extend(f"        {tag!r}: {code!r},\n" for tag, code in sorted(table.items()))
+        lines.append(f"    {_quoted(edition)}: {{\n")
+        lines.extend(
+            f"        {_quoted(tag)}: {_quoted(code)},\n" for tag, code in sorted(table.items())
+        )
         lines.append("    },\n")
     lines.append("}\n")
     return "".join(lines)
+
+
+def _quoted(text: str) -> str:
+    """A Python string literal as `ruff format` writes it (double quotes)."""
+    return json.dumps(text)
 
 
 def main(arguments: list[str]) -> int:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import attrs
+from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_VR, private_dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -68,7 +68,7 @@ TEXT_VRS = frozenset(
     }
 )
 BYTES_VRS = frozenset(("OB", "OD", "OF", "OL", "OV", "OW", "UN"))
-_DATA_URI = re.compile(r"^data:[^;,]*(;base64)?,(.*)$", re.DOTALL)
+_BINARY_URI = "data:application/octet-stream;base64,"  # Orthanc's URI_SCHEME_PREFIX_BINARY
 Parents = tuple[tuple[int, int], ...]  # (sequence tag, item index), outermost first
 
 
@@ -297,9 +297,13 @@ class Modification:
             return DataElement(tag, "SQ", DicomSequence([self._item(item) for item in value]))
         if value is None:
             value = ""
-        if not isinstance(value, str) or vr == "SQ":
+        if not isinstance(value, str):
             raise _refused("BAD_PARAMETER_TYPE", f"Bad Parameter type for tag {format_tag(tag)}")
-        return DataElement(tag, vr, _value_for(vr, value, tag))
+        if vr == "SQ":  # Orthanc makes the sequence, and a string cannot fill it
+            if value:
+                raise _refused("BAD_FILE_FORMAT", f"Tag {format_tag(tag)} holds a sequence")
+            return DataElement(tag, "SQ", DicomSequence())
+        return DataElement(tag, vr, _value_for(vr, _decoded(value), tag, ds))
 
     def _item(self, value: Any) -> Dataset:
         item = Dataset()
@@ -327,7 +331,31 @@ class Modification:
             return "UN"
 
 
-def _value_for(vr: str, text: str, tag: int) -> Any:
+def _decoded(text: str) -> str | bytes:
+    """The value, or the bytes a "data:application/octet-stream;base64," URI holds (decoded
+    for any VR, as Orthanc does; other data URIs are text like any other)."""
+    if not text.startswith(_BINARY_URI):
+        return text
+    try:
+        raw = base64.b64decode(text[len(_BINARY_URI) :], validate=True)
+    except binascii.Error:
+        raise _refused("BAD_FILE_FORMAT", "Invalid base64 in a data URI") from None
+    return raw
+
+
+def _value_for(vr: str, value: str | bytes, tag: int, ds: Dataset) -> Any:
+    """The element's value; decoded bytes for a text VR are read in the dataset's character
+    set, as Orthanc puts them in the element as they are."""
+    if vr in BYTES_VRS:
+        raw = value if isinstance(value, bytes) else value.encode("utf-8")
+        return raw + b"\0" * (len(raw) % 2)  # even, padded as DCMTK pads it
+    if isinstance(value, bytes):
+        encodings = convert_encodings(ds.get("SpecificCharacterSet"))
+        value = decode_bytes(value, encodings, set())
+    return _text_value_for(vr, value, tag)
+
+
+def _text_value_for(vr: str, text: str, tag: int) -> Any:
     if vr in BINARY_NUMBER_VRS:
         try:
             return parse_numbers(vr, text)
@@ -335,26 +363,9 @@ def _value_for(vr: str, text: str, tag: int) -> Any:
             raise _refused(
                 "BAD_FILE_FORMAT", f"Cannot parse {text!r} for {format_tag(tag)}"
             ) from None
-    if vr in BYTES_VRS:
-        return _bytes_of(text)
     if vr == "AT":
         return [_parsed_tag(item) for item in text.split("\\")] if text else None
     return text
-
-
-def _bytes_of(text: str) -> bytes:
-    """A data URI ("data:application/octet-stream;base64,...") decoded, else the text itself."""
-    match = _DATA_URI.match(text)
-    if match is None:
-        value = text.encode("utf-8")
-    elif match.group(1) is None:
-        value = match.group(2).encode("utf-8")
-    else:
-        try:
-            value = base64.b64decode(match.group(2), validate=True)
-        except binascii.Error:
-            raise _refused("BAD_FILE_FORMAT", "Invalid base64 in a data URI") from None
-    return value + b"\0" * (len(value) % 2)  # even, padded as DCMTK pads it
 
 
 def _empty_like(element: DataElement) -> DataElement:
@@ -440,7 +451,7 @@ def _parsed_path(name: str) -> DicomPath:
     except UnknownDicomTag:
         raise _refused("UNKNOWN_DICOM_TAG") from None
     except BadDicomPath as bad:
-        raise _refused("BAD_REQUEST", str(bad)) from None
+        raise _refused("PARAMETER_OUT_OF_RANGE", str(bad)) from None
 
 
 def _boolean(request: dict[str, Any], member: str, default: bool) -> bool:
@@ -455,7 +466,7 @@ def _boolean(request: dict[str, Any], member: str, default: bool) -> bool:
 def _string(request: dict[str, Any], member: str) -> str:
     value = request[member]
     if not isinstance(value, str):
-        raise _refused("BAD_FILE_FORMAT", f'The field "{member}" must be a string')
+        raise _refused("BAD_FILE_FORMAT", f"String value expected in field: {member}")
     return value
 
 

@@ -5,7 +5,6 @@ for every item of a sequence (DicomPath in Orthanc).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 
 import attrs
@@ -14,7 +13,6 @@ from pydicom.dataset import Dataset
 from domain.dicom_text import parse_tag
 
 ANY_ITEM = -1  # "[*]"
-_STEP = re.compile(r"^(.+)\[(\*|\d+)\]$")
 
 
 class BadDicomPath(ValueError):
@@ -29,16 +27,11 @@ class DicomPath:
     @classmethod
     def parse(cls, text: str) -> DicomPath:
         """Raises domain.dicom_text.UnknownDicomTag for a name no dictionary knows, BadDicomPath
-        for a malformed path."""
+        (with Orthanc's message) for a malformed path. A tag may be a keyword, `gggg,eeee` or
+        `(gggg,eeee)`; spaces around the parts are ignored, as Orthanc ignores them."""
         steps = text.split(".")
-        prefix = []
-        for step in steps[:-1]:
-            match = _STEP.match(step.strip())
-            if match is None:
-                raise BadDicomPath(f"Cannot parse this path: {text}")
-            index = ANY_ITEM if match.group(2) == "*" else int(match.group(2))
-            prefix.append((parse_tag(match.group(1).strip()), index))
-        return cls(tuple(prefix), parse_tag(steps[-1].strip()))
+        tag = _parsed_tag(steps[-1].strip())
+        return cls(tuple(_parsed_step(step) for step in steps[:-1]), tag)
 
     def matches(self, parents: Sequence[tuple[int, int]], tag: int) -> bool:
         """Whether an element `tag` inside the items `parents` is what this path names (an
@@ -69,3 +62,32 @@ class DicomPath:
                     following.append(children[index])
             current = following
         yield from current
+
+
+def _parsed_tag(token: str) -> int:
+    if token.startswith("(") and token.endswith(")"):
+        token = token[1:-1]
+    return parse_tag(token)
+
+
+def _parsed_step(step: str) -> tuple[int, int]:
+    """One `Sequence[index]` of a path's prefix, checked as Orthanc checks it."""
+    left, bracket, right = step.partition("[")
+    if not bracket:
+        raise BadDicomPath("Parent path doesn't contain an index")
+    left, right = left.strip(), right.strip()
+    if not left:
+        raise BadDicomPath("Parent path doesn't contain a tag")
+    if not right.endswith("]"):
+        raise BadDicomPath("Parent path doesn't contain the end of the index")
+    tag = _parsed_tag(left)
+    index = right[:-1].strip()
+    if index == "*":
+        return tag, ANY_ITEM
+    try:
+        number = int(index)
+    except ValueError:
+        raise BadDicomPath(f"Not a valid index in parent path: [{right}") from None
+    if number < 0:
+        raise BadDicomPath(f"Negative index in parent path: {index}")
+    return tag, number

@@ -20,6 +20,7 @@ from adapters.node_directory import NodeDirectory
 from adapters.storage import StorageArea
 from domain.archive import Archive
 from domain.origin import Origin
+from domain.orthanc_errors import OrthancCode
 
 NETWORK_PROTOCOL_ERROR = (9, "Error in the network protocol")
 INTERRUPTED = (-1, "Internal error")
@@ -56,7 +57,9 @@ class RunningJob:
     origin: Origin
     done: frozenset[str]  # instances already delivered (a resumed job does not send twice)
 
-    def fail(self, error: tuple[int, str], details: str) -> JobFailed:
+    def fail(self, error: tuple[int, str] | OrthancCode, details: str) -> JobFailed:
+        if isinstance(error, OrthancCode):
+            error = (error.number, error.message)
         return JobFailed(self.job_id, error[0], error[1], details)
 
 

@@ -30,13 +30,11 @@ from domain.dicom_paths import DicomPath
 from domain.dicom_writing import dataset_bytes
 from domain.levels import LEVEL_NAMES, LEVEL_PATHS
 from domain.main_tags import orthanc_ids
+from domain.orthanc_errors import OrthancCode
 from projections.hierarchy import queries as hierarchy
 
 RESOURCE_MODIFICATION = "ResourceModification"
 REST_API = "REST API"
-CANNOT_STORE = (30, "Cannot store an instance")
-BAD_REQUEST = (8, "Bad request")
-UNKNOWN_RESOURCE = (17, "Unknown resource")
 PROGRESS_EVERY = 20  # instances between two progress events
 
 
@@ -101,7 +99,7 @@ class ModificationJob:
         with services.db.connection() as conn:
             rows = hierarchy.instances_with_identifiers(conn, list(job.parameters["Resources"]))
         if not rows:
-            raise job.fail(UNKNOWN_RESOURCE, "No instance to modify")
+            raise job.fail(OrthancCode.UNKNOWN_RESOURCE, "No instance to modify")
         output = _Output(job.parameters.get("OutputLevel"))
         metadata = "AnonymizedFrom" if job.parameters["IsAnonymization"] else "ModifiedFrom"
         for count, row in enumerate(rows, start=1):
@@ -109,7 +107,10 @@ class ModificationJob:
                 stored = self._modify_one(job, services, modification, row, metadata)
             except (ModificationRefused, InvalidDicomFile) as refused:
                 details = f"{refused} ({count - 1} of {len(rows)} instances were stored)"
-                raise job.fail(BAD_REQUEST, details) from None
+                code = OrthancCode.BAD_FILE_FORMAT
+                if isinstance(refused, ModificationRefused):
+                    code = OrthancCode[refused.code]
+                raise job.fail(code, details) from None
             output.add(stored)
             if count % PROGRESS_EVERY == 0:
                 services.archive.progress_job(job.job_id, round(99 * count / len(rows)), [])
@@ -143,8 +144,9 @@ class ModificationJob:
         }
         derived = {"metadata": metadata, "sources": changed, "job": job.job_id}
         result = services.ingestor.ingest(modified, job.origin, derived=derived)
-        if result.status is StoreStatus.FILTERED_OUT:
-            raise job.fail(CANNOT_STORE, f"Error while storing a modified instance {row['id']}")
+        if result.status is not StoreStatus.SUCCESS:  # refused, or the source itself again
+            details = f"Error while storing a modified instance {row['id']}"
+            raise job.fail(OrthancCode.CANNOT_STORE_INSTANCE, details)
         return {
             "Instance": result.instance_id,
             "Series": result.series_id,

@@ -19,15 +19,13 @@ from adapters.jobs.kinds import JobServices, RunningJob
 from domain.archive import StoreStatus
 from domain.dicom_files import InvalidDicomFile, parse_dataset
 from domain.dicom_writing import dataset_bytes
+from domain.orthanc_errors import OrthancCode
 from domain.study_restructuring import Restructuring
 from projections.hierarchy import queries as hierarchy
 
 SPLIT_STUDY = "SplitStudy"
 MERGE_STUDY = "MergeStudy"
 REST_API = "REST API"
-CANNOT_STORE = (30, "Cannot store an instance")
-UNKNOWN_RESOURCE = (17, "Unknown resource")
-BAD_FILE_FORMAT = (15, "Bad file format")
 PROGRESS_EVERY = 20  # instances between two progress events
 
 
@@ -73,7 +71,7 @@ class StudyRestructuringJob:
             row = rows.get(instance_id)
             if row is None:
                 details = f"An instance was removed after the job was issued: {instance_id}"
-                raise job.fail(UNKNOWN_RESOURCE, details)
+                raise job.fail(OrthancCode.UNKNOWN_RESOURCE, details)
             stored_study = self._move_one(job, services, restructuring, row)
             target = target or stored_study
             if count % PROGRESS_EVERY == 0:
@@ -102,11 +100,12 @@ class StudyRestructuringJob:
         try:
             ds = parse_dataset(data)
         except InvalidDicomFile as invalid:
-            raise job.fail(BAD_FILE_FORMAT, f"{row['id']}: {invalid}") from None
+            raise job.fail(OrthancCode.BAD_FILE_FORMAT, f"{row['id']}: {invalid}") from None
         restructuring.apply(ds, job.parameters["SeriesUIDs"][row["series_id"]])
         derived = {"metadata": None, "sources": {"Instance": row["id"]}, "job": job.job_id}
         assert services.ingestor is not None
         result = services.ingestor.ingest(dataset_bytes(ds), job.origin, derived=derived)
-        if result.status is StoreStatus.FILTERED_OUT:
-            raise job.fail(CANNOT_STORE, f"Error while storing a modified instance {row['id']}")
+        if result.status is not StoreStatus.SUCCESS:
+            details = f"Error while storing a modified instance {row['id']}"
+            raise job.fail(OrthancCode.CANNOT_STORE_INSTANCE, details)
         return result.study_id

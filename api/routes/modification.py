@@ -183,7 +183,7 @@ def run_job(
         known = (c for c in OrthancCode if c.number == failure.code)
         code = next(known, OrthancCode.INTERNAL_ERROR)
         raise OrthancError(code, failure.details) from None
-    wait_for(position)
+    wait_for(position, ("hierarchy", "changes", "jobs"))  # the job is finished in /jobs too
     return content
 
 
