@@ -34,6 +34,7 @@ from api.routes.consumers import consumers_handlers
 from api.routes.exports import exports_handlers
 from api.routes.file_export import file_export_handlers
 from api.routes.find import find_handlers
+from api.routes.images import image_handlers
 from api.routes.instance_content import content_handlers
 from api.routes.jobs import jobs_handlers
 from api.routes.labels import label_handlers
@@ -43,6 +44,7 @@ from api.routes.metrics import metrics_handlers
 from api.routes.modalities import modalities_handlers
 from api.routes.modification import modification_handlers
 from api.routes.peers import peers_handlers
+from api.routes.pixel_data import pixel_data_handlers
 from api.routes.reconstruct import reconstruct_handlers
 from api.routes.resources import resource_handlers
 from api.routes.settings import settings_handlers
@@ -109,6 +111,8 @@ def orthanc_route_handlers() -> list[Any]:
         *archive_handlers(),
         *modification_handlers(),
         *study_restructuring_handlers(),
+        *image_handlers(),
+        *pixel_data_handlers(),
         *tools_handlers,
         *lua_handlers,
         *settings_handlers,

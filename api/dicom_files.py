@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from litestar import Request
 from pydicom import Dataset
+from pydicom.uid import UID
 
 from adapters.compression import CorruptedFile
 from api.context import storage_of
 from api.errors import OrthancCode, OrthancError
-from domain.dicom_files import parse_dataset, read_dicom
+from domain.dicom_files import parse_dataset, read_dicom, transfer_syntax_uid
 from domain.parsed_dicom import ParsedDicom
 from projections.hierarchy.queries import Row
 
@@ -28,6 +29,15 @@ def read_bytes(request: Request, instance: Row) -> bytes:
 def read_dataset(request: Request, instance: Row) -> Dataset:
     """The whole dataset, pixel data included (for /content)."""
     return parse_dataset(read_bytes(request, instance))
+
+
+def read_pixel_dataset(request: Request, instance: Row) -> Dataset:
+    """The whole dataset with its pixel data, for decoding: a file without a meta header gets
+    the transfer syntax it was read with. Raises InvalidDicomFile."""
+    ds = read_dicom(read_bytes(request, instance), with_pixel_data=True).dataset
+    if "TransferSyntaxUID" not in ds.file_meta:
+        ds.file_meta.TransferSyntaxUID = UID(transfer_syntax_uid(ds))
+    return ds
 
 
 def read_header(request: Request, instance: Row) -> ParsedDicom:
