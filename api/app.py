@@ -31,6 +31,7 @@ from api.routes.attachments import attachment_handlers
 from api.routes.bulk import bulk_handlers
 from api.routes.changes import changes_handlers
 from api.routes.consumers import consumers_handlers
+from api.routes.create_dicom import create_dicom_handlers
 from api.routes.exports import exports_handlers
 from api.routes.file_export import file_export_handlers
 from api.routes.find import find_handlers
@@ -113,6 +114,7 @@ def orthanc_route_handlers() -> list[Any]:
         *study_restructuring_handlers(),
         *image_handlers(),
         *pixel_data_handlers(),
+        *create_dicom_handlers(),
         *tools_handlers,
         *lua_handlers,
         *settings_handlers,

@@ -103,6 +103,7 @@ class Modification:
     allow_manual_identifiers: bool = True
     private_creator: str = ""
     profile_method: str | None = None  # DeidentificationMethod until the request alters it
+    decode_data_uris: bool = True  # create-dicom's InterpretBinaryTags
     uid_map: dict[tuple[int, str], str] = attrs.Factory(dict)  # (level, original) -> new
     new_patient_id: Callable[[], str] = lambda: str(uuid.uuid4())
 
@@ -287,6 +288,11 @@ class Modification:
 
     # -- values -------------------------------------------------------------------------------
 
+    def element(self, ds: Dataset, tag: int, value: Any) -> DataElement:
+        """The element a request's JSON value makes for `tag` in `ds` (text, a data URI, a list
+        of items for a sequence), with this modification's private creator."""
+        return self._element(ds, tag, value)
+
     def _element(self, ds: Dataset, tag: int, value: Any) -> DataElement:
         vr = self._vr(ds, tag)
         if isinstance(value, list):
@@ -303,7 +309,8 @@ class Modification:
             if value:
                 raise _refused("BAD_FILE_FORMAT", f"Tag {format_tag(tag)} holds a sequence")
             return DataElement(tag, "SQ", DicomSequence())
-        return DataElement(tag, vr, _value_for(vr, _decoded(value), tag, ds))
+        decoded = _decoded(value) if self.decode_data_uris else value
+        return DataElement(tag, vr, _value_for(vr, decoded, tag, ds))
 
     def _item(self, value: Any) -> Dataset:
         item = Dataset()

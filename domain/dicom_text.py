@@ -224,6 +224,11 @@ def specific_character_set(encoding: Encoding) -> str | None:
     return _TERMS.get(encoding)
 
 
+def encoding_of_term(term: str) -> Encoding | None:
+    """The encoding a (0008,0005) term names, None for a term Orthanc does not know."""
+    return _DICOM_CHARSETS.get(term.strip().upper())
+
+
 def representable(text: str, encoding: Encoding) -> str:
     """`text` without the characters `encoding` cannot hold, as Orthanc drops them when it
     writes a dataset in that encoding (and in plain ASCII when no term names it)."""

@@ -11,7 +11,8 @@ class OrthancCode(Enum):
     """Orthanc's ErrorCode values used by Chronicle: (number, message, HTTP status)."""
 
     INTERNAL_ERROR = (-1, "Internal error", 500)
-    NOT_IMPLEMENTED = (2, "Not implemented yet", 501)
+    NOT_IMPLEMENTED = (2, "Not implemented yet", 500)  # Orthanc answers its own gaps so
+    UNSUPPORTED_HERE = (2, "Not implemented yet", 501)  # what Chronicle does not do (yet)
     PARAMETER_OUT_OF_RANGE = (3, "Parameter out of range", 400)
     BAD_PARAMETER_TYPE = (5, "Bad type for a parameter", 400)
     BAD_SEQUENCE_OF_CALLS = (6, "Bad sequence of calls", 400)
@@ -31,6 +32,36 @@ class OrthancCode(Enum):
     UNKNOWN_DICOM_TAG = (27, "Unknown DICOM tag", 500)
     BAD_JSON = (28, "Cannot parse a JSON document", 400)
     CANNOT_STORE_INSTANCE = (2018, "Cannot store an instance", 500)
+    CREATE_DICOM_NOT_STRING = (
+        2019,
+        "Only string values are supported when creating DICOM instances",
+        400,
+    )
+    CREATE_DICOM_OVERRIDE_TAG = (
+        2020,
+        "Trying to override a value inherited from a parent module",
+        400,
+    )
+    CREATE_DICOM_USE_CONTENT = (
+        2021,
+        'Use "Content" to inject an image into a new DICOM instance',
+        400,
+    )
+    CREATE_DICOM_USE_DATA_URI_SCHEME = (
+        2023,
+        "The payload of the DICOM instance must be specified according to Data URI scheme",
+        400,
+    )
+    CREATE_DICOM_BAD_PARENT = (
+        2024,
+        "Trying to attach a new DICOM instance to an inexistent resource",
+        400,
+    )
+    CREATE_DICOM_PARENT_IS_INSTANCE = (
+        2025,
+        "Trying to attach a new DICOM instance to an instance (must be a series, study or patient)",
+        400,
+    )
     CANNOT_EXECUTE_LUA = (2031, "Cannot execute a Lua command", 500)
     EMPTY_REQUEST = (33, "The request is empty", 400)
     REVISION = (

@@ -25,30 +25,9 @@ from pydicom.uid import generate_uid
 
 from domain.deidentification import SERIES_INSTANCE_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID
 from domain.dicom_modification import ModificationRefused
+from domain.dicom_modules import PATIENT_MODULE, STUDY_MODULE
 from domain.dicom_text import UnknownDicomTag, format_tag, parse_tag
 
-# PS3.3 2011 Table C.7-1 (Patient Module, with the Issuer of Patient ID macro) and Table C.7-3
-# (General Study Module): the tags Orthanc's DicomTag::AddTagsForModule lists.
-PATIENT_MODULE = frozenset(
-    (
-        *(0x00100000 | e for e in (0x0010, 0x0020, 0x0021, 0x0024, 0x0030, 0x0032, 0x0040)),
-        *(0x00100000 | e for e in (0x1000, 0x1001, 0x1002, 0x2160, 0x4000)),
-        *(0x00100000 | e for e in (0x2201, 0x2202, 0x2292, 0x2293, 0x2294)),
-        *(0x00100000 | e for e in (0x2297, 0x2298, 0x2299)),
-        0x00081120,
-        *(0x00120000 | e for e in (0x0062, 0x0063, 0x0064)),
-    )
-)
-STUDY_MODULE = frozenset(
-    (
-        STUDY_INSTANCE_UID,
-        *(0x00080000 | e for e in (0x0020, 0x0030, 0x0050, 0x0051, 0x0090, 0x0096)),
-        *(0x00080000 | e for e in (0x1030, 0x1032, 0x1048, 0x1049, 0x1060, 0x1062, 0x1110)),
-        0x00200010,
-        0x00321034,
-        0x00401012,
-    )
-)
 SPLIT_TAGS = (PATIENT_MODULE | STUDY_MODULE) - {STUDY_INSTANCE_UID, SERIES_INSTANCE_UID}
 MAXIMUM_TAG_LENGTH = 256  # Orthanc's summary of an instance leaves longer values out
 _BINARY_VRS = frozenset(("OB", "OD", "OF", "OL", "OV", "OW", "UN"))
@@ -86,13 +65,13 @@ def merged_into(target: Dataset) -> Restructuring:
     """What moving an instance into the study `target` (its newest instance) belongs to does."""
     replacements: dict[int, str] = {}
     for tag in PATIENT_MODULE | STUDY_MODULE:
-        text = _summary_text(target, tag)
+        text = summary_text(target, tag)
         if text is not None:
             replacements[tag] = text
     return Restructuring(replacements, (PATIENT_MODULE | STUDY_MODULE) - replacements.keys())
 
 
-def _summary_text(ds: Dataset, tag: int) -> str | None:
+def summary_text(ds: Dataset, tag: int) -> str | None:
     """The tag's value as Orthanc's summary of an instance has it, or None if it has none."""
     if tag not in ds:
         return None

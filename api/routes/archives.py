@@ -98,7 +98,7 @@ def _archive(
                     OrthancCode.BAD_FILE_FORMAT, "Boolean value expected in field: Extended"
                 )
         if "Transcode" in options:
-            raise OrthancError(OrthancCode.NOT_IMPLEMENTED, "Transcoding is not implemented yet")
+            raise OrthancError(OrthancCode.UNSUPPORTED_HERE, "Transcoding is not implemented yet")
         if not is_synchronous(options):
             return _submitted(request, resource_ids, options, jobs, (is_media, extended))
     return _archive_response(request, resource_ids, filename, (is_media, extended))
@@ -144,7 +144,7 @@ def _archive_handlers(collection: str, kind: str) -> list[HTTPRouteHandler]:
     ) -> Stream:
         """The resource's archive or media (Orthanc does not check its level either)."""
         if transcode is not None:
-            raise OrthancError(OrthancCode.NOT_IMPLEMENTED, "Transcoding is not implemented yet")
+            raise OrthancError(OrthancCode.UNSUPPORTED_HERE, "Transcoding is not implemented yet")
         flavour = (is_media, is_media and extended is not None)
         return _archive_response(request, [resource_id], filename or f"{resource_id}.zip", flavour)
 

@@ -91,7 +91,7 @@ def _parsed(request: Request, options: Any, anonymize: bool) -> tuple[Modificati
 
 def _check_transcode(options: dict[str, Any]) -> None:
     if "Transcode" in options:
-        raise OrthancError(OrthancCode.NOT_IMPLEMENTED, "Transcoding is not implemented yet")
+        raise OrthancError(OrthancCode.UNSUPPORTED_HERE, "Transcoding is not implemented yet")
 
 
 def _modified_instance(request: Request, instance_id: str, body: bytes, anonymize: bool) -> Any:

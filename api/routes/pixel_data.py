@@ -36,7 +36,7 @@ def _bare_404() -> Response[bytes]:
 
 
 def _not_implemented(details: str | None = None) -> OrthancError:
-    return OrthancError(OrthancCode.NOT_IMPLEMENTED, details, http_status=500)
+    return OrthancError(OrthancCode.NOT_IMPLEMENTED, details)
 
 
 def _dataset(request: Request, instance_id: str) -> Dataset:

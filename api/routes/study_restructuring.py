@@ -118,7 +118,7 @@ def merge_study(
 ) -> dict[str, Any]:
     options = json_body(body)
     with read_connection(request) as conn:
-        newest = hierarchy.last_instance_of_last_series(conn, study_id)
+        newest = hierarchy.last_instance_under(conn, STUDY, study_id)
         if hierarchy.get_resource(conn, STUDY, study_id) is None or newest is None:
             raise _unknown(f"Cannot merge into an unknown study: {study_id}")
         sources = _Sources(conn)

@@ -62,7 +62,7 @@ def reset() -> Response[bytes]:
 def _stopping(restart: bool) -> Response[bytes]:
     if MAIN_PROCESS_VARIABLE not in os.environ:
         raise OrthancError(
-            OrthancCode.NOT_IMPLEMENTED, "only a server run by `chronicle serve` can be stopped"
+            OrthancCode.UNSUPPORTED_HERE, "only a server run by `chronicle serve` can be stopped"
         )
     return Response(
         b"{}", media_type="application/json", background=BackgroundTask(request_stop, restart)

@@ -120,15 +120,18 @@ def first_instance(conn: psycopg.Connection, row: Row) -> Row | None:
     return rows[0] if rows else None
 
 
-def last_instance_of_last_series(conn: psycopg.Connection, study_id: str) -> Row | None:
-    """The instance Orthanc's depth-first walk of a study reaches first: the newest one of its
-    newest series."""
+def last_instance_under(conn: psycopg.Connection, level: int, resource_id: str) -> Row | None:
+    """The instance Orthanc's depth-first walk of a patient, study or series reaches first: the
+    newest one of the newest series of the newest study."""
     rows = _rows(
         conn,
-        "SELECT i.* FROM hierarchy.resources i JOIN hierarchy.resources se ON se.id = i.series_id "
-        "WHERE i.level = 3 AND i.study_id = %s "
-        "ORDER BY se.created_position DESC, i.created_position DESC LIMIT 1",
-        (study_id,),
+        "SELECT i.* FROM hierarchy.resources i "
+        "JOIN hierarchy.resources se ON se.id = i.series_id "
+        "JOIN hierarchy.resources st ON st.id = i.study_id "
+        f"WHERE i.level = 3 AND i.{ANCESTOR_COLUMN[level]} = %s "
+        "ORDER BY st.created_position DESC, se.created_position DESC, i.created_position DESC "
+        "LIMIT 1",
+        (resource_id,),
     )
     return rows[0] if rows else None
 

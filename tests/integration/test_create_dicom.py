@@ -1,0 +1,54 @@
+"""POST /tools/create-dicom through HTTP: the answers Orthanc 1.10.1 gave to the same requests
+(tests/fixtures/orthanc/create_dicom_cases.json, captured by capture_create_dicom.py) replayed
+against Chronicle and recorded with the capture's own record(): each created file element by
+element (new UIDs and IDs labelled, the times of creation as "<now>"), the answers and the
+errors. Then what the capture cannot show: a series whose last image is bad stores nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from adapters.database import DatabaseAddress
+from tests.support.capture_scripts import CAPTURES, capture_script
+from tests.support.nodes import fresh_database
+from tests.support.server import ChronicleProcess, upload_accepted
+
+CASES = json.loads((CAPTURES / "create_dicom_cases.json").read_text())["cases"]
+creating = capture_script("capture_create_dicom")
+
+
+@pytest.fixture(scope="module")
+def stored(
+    tmp_path_factory: pytest.TempPathFactory, postgres: DatabaseAddress
+) -> Iterator[ChronicleProcess]:
+    url = fresh_database(postgres, f"chronicle_test_create_dicom_{os.getpid()}")
+    server = ChronicleProcess(tmp_path_factory.mktemp("create-dicom") / "data", url)
+    with server, server.client() as client:
+        for data in creating.files().values():
+            upload_accepted(client, data)
+        yield server
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case["request"][0][:80])
+def test_create_dicom_answers_as_orthanc(stored: ChronicleProcess, case: dict[str, Any]) -> None:
+    with stored.client() as client:
+        answer = creating.record(client, *case["request"])
+    assert answer == case
+
+
+def test_a_series_with_a_bad_image_stores_nothing(stored: ChronicleProcess) -> None:
+    images = creating.contents()
+    body = {"Tags": {"PatientName": "Half^Made"}, "Content": [images["gray"], images["text"]]}
+    with stored.client() as client:
+        before = sorted(client.get("/instances").json())
+        last = client.get("/changes", params={"last": ""}).json()["Last"]
+        answer = client.post("/tools/create-dicom", json=body)
+        assert answer.status_code == 500, answer.text
+        assert answer.json()["Details"].endswith("text/plain")
+        assert sorted(client.get("/instances").json()) == before
+        assert client.get("/changes", params={"last": ""}).json()["Last"] == last
