@@ -63,6 +63,7 @@ class OrthancCode(Enum):
         400,
     )
     CANNOT_EXECUTE_LUA = (2031, "Cannot execute a Lua command", 500)
+    CANNOT_ORDER_SLICES = (2040, "Unable to order the slices of the series", 500)
     EMPTY_REQUEST = (33, "The request is empty", 400)
     REVISION = (
         43,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
+from typing import Any
 
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
@@ -22,8 +23,9 @@ from api.errors import OrthancCode, OrthancError, unknown_resource
 from api.routes.images import FRAME_PATH, INSTANCE_PATH, rescale_of
 from domain import image_extraction as extraction
 from domain import pixel_frames as frames
+from domain import slice_ordering as slices
 from domain.dicom_files import InvalidDicomFile
-from domain.levels import INSTANCE
+from domain.levels import INSTANCE, SERIES
 from projections.hierarchy import queries as hierarchy
 
 PDF = "application/pdf"
@@ -61,7 +63,7 @@ def _decoded(ds: Dataset, index: int) -> frames.DecodedFrame:
     except frames.UndecodableFrame as error:
         raise _not_implemented(f"Cannot decode DICOM instance: {error}") from None
     except frames.LyingPixelData as lie:
-        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, str(lie), http_status=415) from None
+        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, str(lie)) from None
 
 
 def _flag(request: Request, name: str, default: bool) -> bool:
@@ -82,6 +84,15 @@ def _numpy_answer(
     rescale = _flag(request, "rescale", True)
     decoded = [_decoded(ds, index) for index in indexes]
     rescales = [rescale_of(ds, index) for index in indexes] if rescale else None
+    return _numpy_bytes(decoded, rescales, compress, depth)
+
+
+def _numpy_bytes(
+    decoded: list[frames.DecodedFrame],
+    rescales: list[tuple[float, float]] | None,
+    compress: bool,
+    depth: bool = True,
+) -> Response[bytes]:
     try:
         data = extraction.numpy_array(decoded, rescales, depth)
     except extraction.NotConvertible as refused:
@@ -142,7 +153,7 @@ def _raw(request: Request, resource_id: str, frame: str, compressed: bool) -> Re
     except frames.FrameOutOfRange as missing:
         raise OrthancError(OrthancCode.PARAMETER_OUT_OF_RANGE, str(missing)) from None
     except frames.LyingPixelData as lie:
-        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, str(lie), http_status=415) from None
+        raise OrthancError(OrthancCode.BAD_FILE_FORMAT, str(lie)) from None
     if compressed:
         return Response(gzip.compress(data), media_type="application/gzip")
     return Response(data, media_type=mime)
@@ -172,8 +183,68 @@ def instance_pdf(request: Request, resource_id: str) -> Response[bytes]:
     return Response(data, media_type=PDF)
 
 
+def _ordering(request: Request, series_id: str) -> slices.Ordering:
+    with read_connection(request) as conn:
+        series = hierarchy.get_resource(conn, SERIES, series_id)
+        if series is None:
+            raise unknown_resource()
+        rows = hierarchy.descendants(conn, SERIES, series_id, INSTANCE)
+    tags = series["main_tags"] or {}
+    members = [_slice(row) for row in rows]
+    try:
+        return slices.ordered(tags.get("ImageOrientationPatient"), members)
+    except slices.CannotOrderSlices:
+        details = f"Unable to order the slices of series {series_id}"
+        raise OrthancError(OrthancCode.CANNOT_ORDER_SLICES, details) from None
+
+
+def _slice(row: dict[str, Any]) -> slices.Slice:
+    tags = row["main_tags"] or {}
+    return slices.Slice(
+        row["id"],
+        tags.get("ImagePositionPatient"),
+        tags.get("ImageOrientationPatient"),
+        tags.get("NumberOfFrames"),
+        row.get("index_in_series_text"),
+    )
+
+
+@get("/series/{resource_id:str}/ordered-slices", name="series-ordered-slices", sync_to_thread=True)
+def ordered_slices(request: Request, resource_id: str) -> dict[str, Any]:
+    ordering = _ordering(request, resource_id)
+    members = ordering.slices
+    return {
+        "Dicom": [f"/instances/{s.instance_id}/file" for s in members],
+        "Slices": [
+            f"/instances/{s.instance_id}/frames/{frame}"
+            for s in members
+            for frame in range(s.frames_count)
+        ],
+        "SlicesShort": [[s.instance_id, 0, s.frames_count] for s in members],
+        "Type": "Volume" if ordering.volume else "Sequence",
+    }
+
+
+@get("/series/{resource_id:str}/numpy", name="series-numpy", sync_to_thread=True)
+def series_numpy(request: Request, resource_id: str) -> Response[bytes]:
+    """Every frame of every instance, in the order of ordered-slices."""
+    compress = _flag(request, "compress", False)
+    rescale = _flag(request, "rescale", True)
+    decoded, rescales = [], []
+    for member in _ordering(request, resource_id).slices:
+        ds = _dataset(request, member.instance_id)
+        for index in range(member.frames_count):
+            decoded.append(_decoded(ds, index))
+            rescales.append(rescale_of(ds, index))
+    if not decoded:
+        raise OrthancError(OrthancCode.BAD_SEQUENCE_OF_CALLS)
+    return _numpy_bytes(decoded, rescales if rescale else None, compress)
+
+
 def pixel_data_handlers() -> list[HTTPRouteHandler]:
     return [
+        ordered_slices,
+        series_numpy,
         instance_numpy,
         frame_numpy,
         instance_matlab,
