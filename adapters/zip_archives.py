@@ -9,6 +9,7 @@ DICOMDIR (domain.dicomdir) last, made as the files go by."""
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,8 +20,10 @@ import psycopg
 from domain.archive_layout import ArchivedInstance, archive_layout
 from domain.dicom_files import read_dicom, transfer_syntax_uid
 from domain.dicomdir import DicomDir, media_file_name
+from domain.transcoding import UNTRANSCODABLE, transcoded_bytes
 from projections.hierarchy import queries as hierarchy
 
+log = logging.getLogger(__name__)
 COMPRESSION_LEVEL = 6  # Orthanc's
 ZIP64_FILE = 0xFFFF_FFFF - 0x1_0000  # bytes: a file this large needs ZIP64 sizes
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -74,6 +77,23 @@ def as_media(plan: ArchivePlan) -> ArchivePlan:
     """The same instances in the same order, as a media names them."""
     layout = [(media_file_name(n), instance) for n, (_, instance) in enumerate(plan.layout)]
     return ArchivePlan(layout, plan.rows)
+
+
+def in_syntax(read: Callable[[Row], bytes], target: str | None) -> Callable[[Row], bytes]:
+    """`read`, its files written in the `target` transfer syntax; a file that cannot be is
+    archived as it is stored (and logged), as Orthanc archives it."""
+    if target is None:
+        return read
+
+    def transcoding(row: Row) -> bytes:
+        data = read(row)
+        try:
+            return transcoded_bytes(data, target)
+        except UNTRANSCODABLE as error:
+            log.info("instance %s archived as stored: %s", row["id"], error)
+            return data
+
+    return transcoding
 
 
 def _order(row: Row, index: int, asked: set[str]) -> tuple[int, int]:

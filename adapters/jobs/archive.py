@@ -8,7 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.jobs.kinds import JobServices, RunningJob
-from adapters.zip_archives import UnknownResources, as_media, plan_archive, zip_chunks
+from adapters.zip_archives import (
+    UnknownResources,
+    as_media,
+    in_syntax,
+    plan_archive,
+    zip_chunks,
+)
 from domain.dicomdir import DicomDir
 
 ARCHIVE = "Archive"
@@ -18,8 +24,16 @@ UNKNOWN_RESOURCE = (17, "Unknown resource")
 MEGABYTE = 1024 * 1024
 
 
-def parameters(resources: list[str], media: bool = False, extended: bool = False) -> dict[str, Any]:
-    return {"Resources": resources, "Description": REST_API, "Media": media, "Extended": extended}
+def parameters(
+    resources: list[str], media: bool = False, extended: bool = False, target: str | None = None
+) -> dict[str, Any]:
+    return {
+        "Resources": resources,
+        "Description": REST_API,
+        "Media": media,
+        "Extended": extended,
+        "Transcode": target,
+    }
 
 
 class ArchiveJob:
@@ -38,7 +52,8 @@ class ArchiveJob:
         dicomdir = None
         if job.parameters.get("Media"):
             plan, dicomdir = as_media(plan), DicomDir(bool(job.parameters.get("Extended")))
-        size = services.outputs.write(job.job_id, zip_chunks(plan, read, dicomdir))
+        reading = in_syntax(read, job.parameters.get("Transcode"))
+        size = services.outputs.write(job.job_id, zip_chunks(plan, reading, dicomdir))
         uncompressed = plan.uncompressed_size
         return {
             "ArchiveSize": str(size),

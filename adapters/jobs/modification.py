@@ -31,6 +31,7 @@ from domain.dicom_writing import dataset_bytes
 from domain.levels import LEVEL_NAMES, LEVEL_PATHS
 from domain.main_tags import orthanc_ids
 from domain.orthanc_errors import OrthancCode
+from domain.transcoding import UNTRANSCODABLE, transcoded
 from projections.hierarchy import queries as hierarchy
 
 RESOURCE_MODIFICATION = "ResourceModification"
@@ -79,14 +80,19 @@ def modification_of(job_parameters: dict[str, Any], private_creator: str = "") -
     return modification
 
 
-def modified_bytes(modification: Modification, data: bytes) -> bytes:
-    return modified_file(modification, data)[0]
+def modified_bytes(modification: Modification, data: bytes, target: str | None = None) -> bytes:
+    return modified_file(modification, data, target)[0]
 
 
-def modified_file(modification: Modification, data: bytes) -> tuple[bytes, dict[str, str]]:
-    """The modified file, and its Orthanc IDs by level name."""
+def modified_file(
+    modification: Modification, data: bytes, target: str | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The modified file (in the `target` transfer syntax, if any), and its Orthanc IDs by
+    level name."""
     ds: Dataset = parse_dataset(data)
     modification.apply(ds)
+    if target is not None:
+        transcoded(ds, target)
     ids = orthanc_ids(identifiers(ds))
     return dataset_bytes(ds), dict(zip(LEVEL_NAMES, ids, strict=True))
 
@@ -105,7 +111,7 @@ class ModificationJob:
         for count, row in enumerate(rows, start=1):
             try:
                 stored = self._modify_one(job, services, modification, row, metadata)
-            except (ModificationRefused, InvalidDicomFile) as refused:
+            except (ModificationRefused, InvalidDicomFile, *UNTRANSCODABLE) as refused:
                 details = f"{refused} ({count - 1} of {len(rows)} instances were stored)"
                 code = OrthancCode.BAD_FILE_FORMAT
                 if isinstance(refused, ModificationRefused):
@@ -133,7 +139,8 @@ class ModificationJob:
         metadata: str,
     ) -> dict[str, str]:
         data = services.storage.read(row["file_uuid"], row.get("file_compression"))
-        modified, new_ids = modified_file(modification, data)
+        target = job.parameters["Request"].get("Transcode")
+        modified, new_ids = modified_file(modification, data, target)
         assert services.ingestor is not None
         sources = {"Instance": row["id"], "Series": row["series_id"]}
         sources.update(Study=row["study_id"], Patient=row["patient_id"])

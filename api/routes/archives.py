@@ -5,7 +5,7 @@ adapters.zip_archives as Orthanc lays them out.
 
 Synchronous (the default): the archive is the answer, sent as it is made. `Asynchronous`: an
 "Archive" or "Media" job (adapters.jobs.archive) writes it, and GET /jobs/{id}/archive serves
-it. `Transcode` is refused with a clear error until transcoding exists.
+it. `Transcode` (`transcode` for GET) writes the files in another transfer syntax.
 """
 
 from __future__ import annotations
@@ -19,13 +19,21 @@ from litestar.response import Stream
 
 from adapters.jobs import archive as archive_job
 from adapters.jobs.engine import JobEngine
-from adapters.zip_archives import UnknownResources, as_media, plan_archive, zip_chunks
+from adapters.zip_archives import (
+    UnknownResources,
+    as_media,
+    in_syntax,
+    plan_archive,
+    zip_chunks,
+)
 from api.context import read_connection, rest_origin
 from api.dicom_files import read_bytes
 from api.errors import OrthancCode, OrthancError, unknown_resource
 from api.request_bodies import is_synchronous, job_priority, json_body
+from domain.dicom_modification import ModificationRefused
 from domain.dicomdir import DicomDir
 from domain.levels import LEVEL_PATHS
+from domain.transcoding import requested_syntax
 from projections.hierarchy import queries as hierarchy
 
 _LEVELS = LEVEL_PATHS[:3]  # an archive of one instance only comes from /tools/create-archive
@@ -43,7 +51,11 @@ ARCHIVE: Flavour = (False, False)
 
 
 def _archive_response(
-    request: Request, resource_ids: list[str], filename: str, flavour: Flavour = ARCHIVE
+    request: Request,
+    resource_ids: list[str],
+    filename: str,
+    flavour: Flavour = ARCHIVE,
+    target: str | None = None,
 ) -> Stream:
     """The archive as the answer; an unknown ID is a 404 before any byte, as in Orthanc."""
     try:
@@ -56,14 +68,19 @@ def _archive_response(
     if media:
         plan = as_media(plan)
     return Stream(
-        zip_chunks(plan, lambda row: read_bytes(request, row), dicomdir),
+        zip_chunks(plan, in_syntax(lambda row: read_bytes(request, row), target), dicomdir),
         media_type="application/zip",
         headers={"Content-Disposition": f'filename="{filename}"'},
     )
 
 
 def _submitted(
-    request: Request, resource_ids: list[str], options: Any, jobs: Jobs, flavour: Flavour
+    request: Request,
+    resource_ids: list[str],
+    options: Any,
+    jobs: Jobs,
+    flavour: Flavour,
+    target: str | None,
 ) -> Response[Any]:
     """An archive job for the resources; Orthanc's answer: the job's ID and path."""
     engine, wait_for = jobs
@@ -74,7 +91,7 @@ def _submitted(
     priority = job_priority(options) if isinstance(options, dict) else 0
     media, extended = flavour
     job_type = archive_job.MEDIA if media else archive_job.ARCHIVE
-    parameters = archive_job.parameters(resource_ids, media, extended)
+    parameters = archive_job.parameters(resource_ids, media, extended, target)
     job_id, position = engine.submit(job_type, parameters, rest_origin(request), priority)
     wait_for(position, ("jobs",))
     return Response({"ID": job_id, "Path": f"/jobs/{job_id}"})
@@ -97,11 +114,22 @@ def _archive(
                 raise OrthancError(
                     OrthancCode.BAD_FILE_FORMAT, "Boolean value expected in field: Extended"
                 )
-        if "Transcode" in options:
-            raise OrthancError(OrthancCode.UNSUPPORTED_HERE, "Transcoding is not implemented yet")
+        target = _target(options.get("Transcode"))
         if not is_synchronous(options):
-            return _submitted(request, resource_ids, options, jobs, (is_media, extended))
+            flavour = (is_media, extended)
+            return _submitted(request, resource_ids, options, jobs, flavour, target)
+        return _archive_response(request, resource_ids, filename, (is_media, extended), target)
     return _archive_response(request, resource_ids, filename, (is_media, extended))
+
+
+def _target(value: Any) -> str | None:
+    """The transfer syntax the archive's files are written in (None: as stored)."""
+    if value is None:
+        return None
+    try:
+        return str(requested_syntax(value))
+    except ModificationRefused as refused:
+        raise OrthancError(OrthancCode[refused.code], refused.details) from None
 
 
 def _options(body: bytes) -> Any:
@@ -143,10 +171,9 @@ def _archive_handlers(collection: str, kind: str) -> list[HTTPRouteHandler]:
         extended: str | None = None,
     ) -> Stream:
         """The resource's archive or media (Orthanc does not check its level either)."""
-        if transcode is not None:
-            raise OrthancError(OrthancCode.UNSUPPORTED_HERE, "Transcoding is not implemented yet")
         flavour = (is_media, is_media and extended is not None)
-        return _archive_response(request, [resource_id], filename or f"{resource_id}.zip", flavour)
+        name = filename or f"{resource_id}.zip"
+        return _archive_response(request, [resource_id], name, flavour, _target(transcode))
 
     @post(path, name=f"{collection}-{kind}-post", sync_to_thread=True, status_code=200)
     def archive_post(

@@ -4,7 +4,7 @@
 An instance's modify or anonymize answers the modified file and stores nothing. The other
 levels and the bulk routes run a "ResourceModification" job (adapters.jobs.modification):
 synchronously by default, answering its content, or `Asynchronous`, answering its address.
-`Transcode` is refused with a clear error until transcoding exists.
+`Transcode` writes the new files in another transfer syntax (domain.transcoding).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from domain.dicom_modification import (
 )
 from domain.dicom_paths import DicomPath
 from domain.levels import INSTANCE, LEVEL_PATHS, PATIENT, level_number
+from domain.transcoding import UNTRANSCODABLE, requested_syntax
 from projections.hierarchy import queries as hierarchy
 
 DICOM = "application/dicom"
@@ -89,9 +90,14 @@ def _parsed(request: Request, options: Any, anonymize: bool) -> tuple[Modificati
     return modification, name
 
 
-def _check_transcode(options: dict[str, Any]) -> None:
-    if "Transcode" in options:
-        raise OrthancError(OrthancCode.UNSUPPORTED_HERE, "Transcoding is not implemented yet")
+def _check_transcode(options: dict[str, Any]) -> str | None:
+    """The transfer syntax the new files are written in, None to keep theirs."""
+    if "Transcode" not in options:
+        return None
+    try:
+        return str(requested_syntax(options["Transcode"]))
+    except ModificationRefused as refused:
+        raise refusal(refused) from None
 
 
 def _modified_instance(request: Request, instance_id: str, body: bytes, anonymize: bool) -> Any:
@@ -100,13 +106,15 @@ def _modified_instance(request: Request, instance_id: str, body: bytes, anonymiz
     modification, _ = _parsed(request, options, anonymize)
     if not anonymize:
         modification.level = modify_level(modification)
-    _check_transcode(options)
+    target = _check_transcode(options)
     try:
-        modified = modification_job.modified_bytes(modification, read_bytes(request, row))
+        modified = modification_job.modified_bytes(modification, read_bytes(request, row), target)
     except ModificationRefused as refused:
         raise refusal(refused) from None
     except InvalidDicomFile as invalid:
         raise OrthancError(OrthancCode.BAD_FILE_FORMAT, str(invalid)) from None
+    except UNTRANSCODABLE as error:
+        raise OrthancError(OrthancCode.NOT_IMPLEMENTED, f"Cannot transcode: {error}") from None
     return Response(modified, media_type=DICOM)
 
 

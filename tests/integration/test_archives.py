@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pydicom
 import pytest
 
 from adapters.database import DatabaseAddress
@@ -23,6 +24,7 @@ from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess, upload_accepted
 from tests.support.waiting import eventually
 
+RLE = "1.2.840.10008.1.2.5"
 CASES = json.loads((CAPTURES / "archive_cases.json").read_text())["cases"]
 archives = capture_script("capture_archives")
 
@@ -68,12 +70,27 @@ def test_an_archive_streams_and_holds_every_file(tmp_path: Path, database_url: s
     assert stored == sorted(files)
 
 
-def test_what_is_not_implemented_yet_is_refused(archived: ChronicleProcess) -> None:
+def test_archives_transcode_and_what_cannot_be_is_refused(archived: ChronicleProcess) -> None:
+    """`Transcode` and `transcode` write each file in the asked syntax; a syntax that is no
+    transfer syntax is Orthanc's 400, one Chronicle does not write a 501."""
     series = archives.ids()["series1"]
     with archived.client() as client:
+        for answer in (
+            client.post(f"/series/{series}/archive", json={"Transcode": RLE}),
+            client.get(f"/series/{series}/archive", params={"transcode": RLE}),
+            client.get(f"/series/{series}/media", params={"transcode": RLE}),
+        ):
+            assert answer.status_code == 200, answer.text
+            with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+                files = [archive.read(i) for i in archive.infolist() if i.filename != "DICOMDIR"]
+            syntaxes = {
+                pydicom.dcmread(io.BytesIO(data)).file_meta.TransferSyntaxUID for data in files
+            }
+            assert syntaxes == {RLE}
         answer = client.post(f"/series/{series}/archive", content='{"Transcode": "1.2"}')
-        assert answer.status_code == 501
-        assert client.get(f"/series/{series}/archive?transcode=1.2").status_code == 501
+        assert (answer.status_code, answer.json()["OrthancStatus"]) == (400, 3)
+        big_endian = client.get(f"/series/{series}/archive?transcode=1.2.840.10008.1.2.2")
+        assert big_endian.status_code == 501
         empty = client.post(f"/series/{series}/archive", content=b"")  # as Orthanc 1.10.1
         assert (empty.status_code, empty.json()["OrthancStatus"]) == (400, 15)
         named = client.get(f"/series/{series}/archive", params={"filename": "scan.zip"})

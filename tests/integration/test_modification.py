@@ -3,8 +3,8 @@
 sources; an asynchronous call is a job whose content is the synchronous answer; the new
 resources name their sources (JSON, metadata, /changes) and survive a rebuild unchanged; the
 UIDs of one call hang together, references included; the bulk routes answer every resource
-they made; and every refused call (bad KeepSource, Transcode, an unforced UID, an unknown
-resource, a role that may not) stores nothing. Semantics are Orthanc 1.10.1's
+they made; transcoding; and every refused call (bad KeepSource, Transcode, an unforced UID,
+an unknown resource, a role that may not) stores nothing. Semantics are Orthanc 1.10.1's
 (OrthancRestAnonymizeModify.cpp, ResourceModificationJob.cpp, DicomModification.cpp)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
@@ -29,7 +30,7 @@ from tests.support.server import ChronicleProcess, upload_accepted
 from tests.support.waiting import eventually
 
 UNKNOWN = "00000000-00000000-00000000-00000000-00000000"
-IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 ADMIN = ("root", "root-secret")
 READER = ("reader", "reader-secret")
 JOB_ANSWER = {
@@ -624,24 +625,42 @@ def test_a_bulk_call_naming_an_unknown_resource_is_refused_and_stores_nothing(
 # --- refusals that store nothing -------------------------------------------------------------
 
 
-def test_transcode_is_not_implemented_and_stores_nothing(archive: ChronicleProcess) -> None:
+def test_transcode_writes_the_new_files_in_the_asked_syntax(archive: ChronicleProcess) -> None:
+    """An instance's modified file comes back in the asked syntax with the same pixels; a
+    study's new instances are stored in it."""
     with archive.client() as client:
         sources = _upload(client, _referencing_series("TRANSCODE", 2)[0])
+        original = pydicom.dcmread(
+            io.BytesIO(client.get(f"/instances/{sources[0]['ID']}/file").content)
+        )
+        body = {"Replace": {"InstitutionName": "T"}, "Transcode": RLE_LOSSLESS}
+        answer = client.post(f"/instances/{sources[0]['ID']}/modify", json=body)
+        assert answer.status_code == 200, answer.text
+        modified = pydicom.dcmread(io.BytesIO(answer.content))
+        assert modified.file_meta.TransferSyntaxUID == RLE_LOSSLESS
+        assert np.array_equal(modified.pixel_array, original.pixel_array)
+        study = sources[0]["ParentStudy"]
+        made = _ok(client.post(f"/studies/{study}/anonymize", json={"Transcode": RLE_LOSSLESS}))
+        for instance in _ok(client.get(f"/studies/{made['ID']}/instances")):
+            syntax = client.get(f"/instances/{instance['ID']}/metadata/TransferSyntax").text
+            assert syntax == RLE_LOSSLESS
+
+
+def test_a_transcode_that_cannot_be_done_stores_nothing(archive: ChronicleProcess) -> None:
+    with archive.client() as client:
+        sources = _upload(client, _referencing_series("NO-TRANSCODE", 2)[0])
         study, series = sources[0]["ParentStudy"], sources[0]["ParentSeries"]
         before = _state(archive, client)
-        transcode = {"Transcode": IMPLICIT_LITTLE_ENDIAN}
+        refusals = [("1.2.3", 400, 3), (3, 400, 15), ("1.2.840.10008.1.2.2", 501, 2)]
         calls: list[tuple[str, dict[str, Any]]] = [
             (f"/studies/{study}/modify", {"Replace": {"StudyDescription": "T"}}),
-            (f"/studies/{study}/anonymize", {}),
             (f"/series/{series}/modify", {"Asynchronous": True}),
-            (f"/patients/{sources[0]['ParentPatient']}/anonymize", {"KeepSource": False}),
-            ("/tools/bulk-modify", {"Resources": [series], "Replace": {"Modality": "MR"}}),
             ("/tools/bulk-anonymize", {"Resources": [study]}),
-            (f"/instances/{sources[0]['ID']}/modify", {}),
             (f"/instances/{sources[0]['ID']}/anonymize", {}),
         ]
-        for path, body in calls:
-            _refused(client.post(path, json={**body, **transcode}), 501, 2)
+        for target, status, code in refusals:
+            for path, body in calls:
+                _refused(client.post(path, json={**body, "Transcode": target}), status, code)
         assert _state(archive, client) == before
 
 
