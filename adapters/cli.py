@@ -17,8 +17,22 @@ from adapters.user_cli import add_user_parser, run_user
 
 console = Console(stderr=True, soft_wrap=True)
 
-PROJECTION_NAMES = ("hierarchy", "changes", "files", "configuration", "jobs", "exports")
-PROCESSOR_NAMES = ("file-reaper", "stability-watcher", "job-dispatcher", "lua-callbacks")
+PROJECTION_NAMES = (
+    "hierarchy",
+    "changes",
+    "files",
+    "configuration",
+    "jobs",
+    "exports",
+    "storage_commitment",
+)
+PROCESSOR_NAMES = (
+    "file-reaper",
+    "stability-watcher",
+    "job-dispatcher",
+    "lua-callbacks",
+    "storage-commitment",
+)
 
 
 def _settings_arguments(parser: argparse.ArgumentParser) -> None:

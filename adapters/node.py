@@ -32,6 +32,7 @@ from adapters.processors.file_reaper import FileReaper
 from adapters.processors.job_dispatch import JobDispatcher
 from adapters.processors.lua_callbacks import LuaCallbacks
 from adapters.processors.stability import StabilityWatcher
+from adapters.processors.storage_commitment import StorageCommitmentAnswerer
 from adapters.reconstruct import Reconstructor
 from adapters.recycling import Quota, Recycler
 from adapters.remote_config import sync_configured_nodes
@@ -40,6 +41,7 @@ from adapters.storage import StorageArea
 from adapters.user_directory import UserDirectory
 from domain.archive import Archive
 from domain.origin import Channel, Origin
+from domain.storage_commitment import StorageCommitments
 from domain.users import CONFIGURATION
 from projections.changes.projection import ChangesProjection
 from projections.configuration.projection import RemoteNodesProjection
@@ -49,6 +51,7 @@ from projections.files.queries import referenced_files
 from projections.hierarchy.projection import HierarchyProjection
 from projections.jobs.projection import JobsProjection
 from projections.read_model import ReadModel
+from projections.storage_commitment.projection import StorageCommitmentProjection
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +73,18 @@ def read_models() -> list[ReadModel]:
         RemoteNodesProjection(),
         JobsProjection(),
         ExportsProjection(),
+        StorageCommitmentProjection(),
     ]
 
 
 # Every processor, in the order they are listed.
-PROCESSOR_CLASSES = (FileReaper, StabilityWatcher, JobDispatcher, LuaCallbacks)
+PROCESSOR_CLASSES = (
+    FileReaper,
+    StabilityWatcher,
+    JobDispatcher,
+    LuaCallbacks,
+    StorageCommitmentAnswerer,
+)
 
 
 class ReadModelWaiter:
@@ -163,6 +173,13 @@ class ChronicleNode:
                 self.watcher,
                 JobDispatcher(self.jobs.notify),
                 LuaCallbacks(self.lua, self.db, settings.lua_heart_beat_period),
+                StorageCommitmentAnswerer(
+                    StorageCommitments(self.archive),
+                    self.db,
+                    self.storage,
+                    self.nodes,
+                    self.dicom_client,
+                ),
             ],
             eager=READ_YOUR_WRITES,
         )

@@ -49,6 +49,7 @@ from api.routes.pixel_data import pixel_data_handlers
 from api.routes.reconstruct import reconstruct_handlers
 from api.routes.resources import resource_handlers
 from api.routes.settings import settings_handlers
+from api.routes.storage_commitment import storage_commitment_handlers
 from api.routes.study_restructuring import study_restructuring_handlers
 from api.routes.system import chronicle_version, system_handlers
 from api.routes.tools import tools_handlers
@@ -120,6 +121,7 @@ def orthanc_route_handlers() -> list[Any]:
         *settings_handlers,
         *metrics_handlers,
         *transfers_handlers,
+        *storage_commitment_handlers,
         *modalities_handlers,
         *peers_handlers,
         *access_handlers,

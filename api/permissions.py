@@ -81,7 +81,16 @@ RULES: tuple[Rule, ...] = (
     *(Rule(POST, f"/instances/{{}}/{verb}", _USERS) for verb in ("modify", "anonymize")),
     *(
         Rule(POST, f"/modalities/{{}}/{action}", _USERS)
-        for action in ("echo", "query", "store", "store-straight", "move", "get", "find-worklist")
+        for action in (
+            "echo",
+            "query",
+            "store",
+            "store-straight",
+            "move",
+            "get",
+            "find-worklist",
+            "storage-commitment",
+        )
     ),
     *(Rule(POST, f"/peers/{{}}/{action}", _USERS) for action in ("store", "store-straight")),
     Rule(POST, "/queries/{}/retrieve", _USERS),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pydicom.uid import UID
 
 from adapters.dicom.scp import SERVICES, accepted_transfer_syntaxes, service_contexts
+from adapters.dicom.storage_commitment import scp_context
 
 _TITLES = {
     "echo": "Echo SCP (C-ECHO)",
@@ -26,6 +27,9 @@ def conformance_statement(syntaxes: Sequence[str], unknown_sop_class_accepted: b
         title = _TITLES[service]
         lines += ["", "-" * len(title), title, "-" * len(title), ""]
         lines += [f"  {_named(str(cx.abstract_syntax))}" for cx in contexts[service]]
+    title = "Storage Commitment Push Model (N-ACTION SCP, N-EVENT-REPORT SCU and SCP)"
+    lines += ["", "-" * len(title), title, "-" * len(title), ""]
+    lines += [f"  {_named(str(scp_context().abstract_syntax))}"]
     if unknown_sop_class_accepted:
         lines += ["", "Storage of any other SOP class is accepted (UnknownSopClassAccepted)."]
     title = "Transfer syntaxes accepted for storage, in order of preference"

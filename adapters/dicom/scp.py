@@ -45,6 +45,7 @@ from adapters import stage_timing
 from adapters.dicom import find, reactor, scp_retrieve
 from adapters.dicom.listener import GatedAssociationServer, PendingConnections, PendingLimits
 from adapters.dicom.sockets import set_nodelay
+from adapters.dicom.storage_commitment import Peer, StorageCommitmentScp, scp_context
 from adapters.dicom.tls import DicomTls
 from adapters.lua.dicom_callbacks import (
     FindFilterFailed,
@@ -59,6 +60,7 @@ from domain.dicom_text import parse_encoding
 from domain.origin import Channel, Origin
 from domain.remote_nodes import MODALITY
 from domain.runtime_settings import matching_transfer_syntaxes
+from domain.storage_commitment import StorageCommitments
 from projections.configuration.queries import list_nodes
 
 if TYPE_CHECKING:
@@ -67,6 +69,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVICES = ("echo", "store", "find", "move", "get")
+# Storage commitment: a modality's N-ACTION (asking) and N-EVENT-REPORT (reporting), allowed
+# by its AllowNAction and AllowEventReport (AllowStorageCommitment sets both), as in Orthanc.
+N_ACTION, EVENT_REPORT = "n-action", "event-report"
+COMMITMENT_FLAGS = {N_ACTION: "AllowNAction", EVENT_REPORT: "AllowEventReport"}
 QR_CONTEXTS = {
     "find": (
         PatientRootQueryRetrieveInformationModelFind,
@@ -100,6 +106,7 @@ RETIRED_STORAGE = (
     "1.2.840.10008.5.1.4.1.1.77.2",  # VL Multi-frame Image (Retired)
     "1.2.840.10008.5.1.4.1.1.129",  # Standalone PET Curve
 )
+COMMITMENT_CONTEXT = scp_context()
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _MAX_REGISTERED_UIDS = 1000
 _registered: set[str] = set()
@@ -123,12 +130,14 @@ def modality_from_configuration(name: str, config: Any) -> Modality | None:
     """Orthanc's DicomModalities entry: [AET, host, port(, manufacturer)] or an object."""
     if isinstance(config, list | tuple) and len(config) >= 3:
         manufacturer = str(config[3]) if len(config) > 3 else "Generic"
-        return Modality(
-            name, str(config[0]), str(config[1]), int(config[2]), frozenset(SERVICES), manufacturer
-        )
+        every = frozenset((*SERVICES, *COMMITMENT_FLAGS))
+        return Modality(name, str(config[0]), str(config[1]), int(config[2]), every, manufacturer)
     if not isinstance(config, dict) or "AET" not in config:
         return None
-    allowed = frozenset(s for s in SERVICES if _flag(config.get(f"Allow{s.capitalize()}", True)))
+    allowed = frozenset(
+        [s for s in SERVICES if _flag(config.get(f"Allow{s.capitalize()}", True))]
+        + [s for s, key in COMMITMENT_FLAGS.items() if _commitment_flag(config, key)]
+    )
     return Modality(
         name,
         str(config["AET"]),
@@ -137,6 +146,10 @@ def modality_from_configuration(name: str, config: Any) -> Modality | None:
         allowed,
         str(config.get("Manufacturer", "Generic")),
     )
+
+
+def _commitment_flag(config: dict[str, Any], key: str) -> bool:
+    return _flag(config.get(key, config.get("AllowStorageCommitment", True)))
 
 
 def _flag(value: Any) -> bool:
@@ -292,6 +305,9 @@ class DicomServer:
         self.live = node.live
         self._contexts_of: dict[tuple[str, ...], dict[str, list[PresentationContext]]] = {}
         self._server: Any = None
+        self.commitment = StorageCommitmentScp(
+            StorageCommitments(node.archive), self._wait_for_reports
+        )
 
     @property
     def address(self) -> tuple[str, int]:
@@ -301,7 +317,8 @@ class DicomServer:
     def _ae(self) -> AE:
         ae = AE(ae_title=self.settings.dicom_aet)
         syntaxes = self.live.accepted_transfer_syntaxes
-        ae.supported_contexts = [cx for cxs in self._contexts(syntaxes).values() for cx in cxs]
+        contexts = [cx for cxs in self._contexts(syntaxes).values() for cx in cxs]
+        ae.supported_contexts = [*contexts, COMMITMENT_CONTEXT]
         ae.maximum_pdu_size = self.settings.dicom_maximum_pdu_length
         ae.maximum_associations = self.settings.dicom_maximum_associations
         ae.acse_timeout = ae.dimse_timeout = self.settings.dicom_scp_timeout
@@ -360,6 +377,8 @@ class DicomServer:
             (evt.EVT_C_FIND, self._on_find),
             (evt.EVT_C_MOVE, lambda event: scp_retrieve.on_move(self, event)),
             (evt.EVT_C_GET, lambda event: scp_retrieve.on_get(self, event)),
+            (evt.EVT_N_ACTION, self._on_n_action),
+            (evt.EVT_N_EVENT_REPORT, self._on_n_event_report),
         ]
 
     # -- association ------------------------------------------------------------------------
@@ -405,6 +424,8 @@ class DicomServer:
             )
         by_service = self._contexts(syntaxes)
         contexts = [cx for s in SERVICES if access.allows(s) for cx in by_service[s]]
+        if access.allows(N_ACTION) or access.allows(EVENT_REPORT):
+            contexts.append(COMMITMENT_CONTEXT)
         if access.allows("store") and unknown_accepted:
             ordered = accepted_transfer_syntaxes(syntaxes)
             for cx in requested:
@@ -470,6 +491,25 @@ class DicomServer:
         except Exception as exc:
             log.warning("C-STORE: read models lag behind the log: %s", exc)
 
+    def _on_n_action(self, event: evt.Event) -> tuple[Any, Any]:
+        access = self.access_of(event.assoc)
+        if not access.allows(N_ACTION):
+            return REFUSED, None
+        return self.commitment.on_action(event, _peer(access))
+
+    def _on_n_event_report(self, event: evt.Event) -> tuple[Any, Any]:
+        access = self.access_of(event.assoc)
+        if not access.allows(EVENT_REPORT):
+            return REFUSED, None
+        return self.commitment.on_event_report(event, _peer(access))
+
+    def _wait_for_reports(self, position: int) -> None:
+        """A report is recorded; make it visible to the next GET /storage-commitment/{id}."""
+        try:
+            self.node.wait_for(position, ("storage_commitment",))
+        except Exception as exc:
+            log.warning("storage commitment report: read model lags behind the log: %s", exc)
+
     def _on_find(self, event: evt.Event) -> Iterator[tuple[int, Any]]:
         access = self.access_of(event.assoc)
         if not access.allows("find"):
@@ -496,6 +536,10 @@ class DicomServer:
                 yield 0xFE00, None
                 return
             yield PENDING, find.answer_dataset(query, match, self.settings.dicom_aet, encoding)
+
+
+def _peer(access: AssociationAccess) -> Peer:
+    return Peer(access.calling_aet, access.called_aet, access.remote_ip, access.modality_name)
 
 
 def _find_origin(access: AssociationAccess) -> dict[str, str]:

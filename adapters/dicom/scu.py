@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from io import BytesIO
 from typing import Any
@@ -41,10 +41,11 @@ from pynetdicom.sop_class import (
 )
 
 from adapters.delivery import OnResult
-from adapters.dicom import reactor
+from adapters.dicom import reactor, storage_commitment
 from adapters.dicom.reply_race import guard_reply_race
 from adapters.dicom.sockets import NODELAY_HANDLERS
 from adapters.dicom.tls import DicomTls
+from domain.storage_commitment import Entry
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +174,13 @@ class DicomClient:
 
     @contextmanager
     def association(
-        self, modality: dict[str, Any], contexts: list[PresentationContext]
+        self,
+        modality: dict[str, Any],
+        contexts: list[PresentationContext],
+        ext_neg: list[Any] | None = None,
     ) -> Iterator[Association]:
-        assoc = self._open(modality, contexts)
+        """`ext_neg`: extended negotiation items (SCP/SCU role selection...)."""
+        assoc = self._open(modality, contexts, ext_neg)
         try:
             yield assoc
         finally:
@@ -184,7 +189,12 @@ class DicomClient:
             elif not assoc.is_aborted:
                 assoc.abort()
 
-    def _open(self, modality: dict[str, Any], contexts: list[PresentationContext]) -> Association:
+    def _open(
+        self,
+        modality: dict[str, Any],
+        contexts: list[PresentationContext],
+        ext_neg: list[Any] | None = None,
+    ) -> Association:
         timeout = self._timeout(modality)
         ae = AE(ae_title=modality.get("LocalAet") or self.local_aet)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
@@ -196,7 +206,9 @@ class DicomClient:
         handlers = [*NODELAY_HANDLERS, (evt.EVT_CONN_OPEN, lambda _event: opened.set())]
         tls_args = self._tls_arguments(modality, host)
         try:
-            assoc = ae.associate(host, port, ae_title=aet, evt_handlers=handlers, tls_args=tls_args)
+            assoc = ae.associate(
+                host, port, ae_title=aet, evt_handlers=handlers, tls_args=tls_args, ext_neg=ext_neg
+            )
         except OSError as error:  # the host name does not resolve, or the address is invalid
             raise DicomNetworkError(f"cannot reach {host}:{port}: {error}") from None
         if not assoc.is_established:
@@ -235,6 +247,36 @@ class DicomClient:
         originator = (move_originator_aet, move_originator_id)
         for batch in _batches(items):
             _StoreSession(self, modality_configuration, batch, on_result, originator).run()
+
+    # -- storage commitment (N-ACTION, N-EVENT-REPORT) ------------------------------------
+
+    def request_storage_commitment(
+        self, modality: dict[str, Any], transaction_uid: str, instances: Sequence[Entry]
+    ) -> None:
+        """Asks the modality to commit the instances; its report comes to the SCP later."""
+        with self.association(modality, storage_commitment.request_contexts()) as assoc:
+            storage_commitment.send_request(
+                assoc, transaction_uid, instances, str(modality["AET"]), self._message_ids.take()
+            )
+
+    def report_storage_commitment(
+        self,
+        modality: dict[str, Any],
+        transaction_uid: str,
+        succeeded: Sequence[Entry],
+        failed: Sequence[Entry],
+    ) -> None:
+        """Tells the modality which of the instances it asked about are committed."""
+        contexts = storage_commitment.request_contexts()
+        with self.association(modality, contexts, storage_commitment.report_roles()) as assoc:
+            storage_commitment.send_report(
+                assoc,
+                transaction_uid,
+                succeeded,
+                failed,
+                str(modality["AET"]),
+                self._message_ids.take(),
+            )
 
     # -- C-FIND ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.delivery import Delivered, DeliveryAudit, Destination, deliver
+from adapters.jobs import storage_commitment
 from adapters.jobs.kinds import NETWORK_PROTOCOL_ERROR, JobServices, RunningJob, destination_of
 from projections.hierarchy import queries as hierarchy
 
@@ -73,6 +74,10 @@ class StoreJob:
         if failed and not options.get("Permissive", False):
             details = f"{len(failed)} of {len(instances)} instances failed"
             raise job.fail(NETWORK_PROTOCOL_ERROR, details)
+        if options.get("StorageCommitment") and destination.kind == "modality":
+            content["StorageCommitmentTransactionUID"] = storage_commitment.after_store(
+                services, job, destination, configuration, instances, failed
+            )
         return content
 
 

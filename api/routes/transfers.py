@@ -36,6 +36,8 @@ STORE_OPTIONS = (
     "Permissive",
 )
 KIND_PATHS = {"modality": "modalities", "peer": "peers"}
+# Chained with storage commitment after the C-STOREs (modalities only, as in Orthanc).
+STORAGE_COMMITMENT = "StorageCommitment"
 
 
 def destination_of(request: Request, kind: str, name: str) -> Destination:
@@ -100,14 +102,25 @@ def _store_handler(kind: str) -> HTTPRouteHandler:
         resources, payload = parse_store_request(body)
         requested = requested_exports(request, destination, resources)
         options = {key: payload[key] for key in STORE_OPTIONS if key in payload}
+        if kind == "modality" and _storage_commitment(payload):
+            options[STORAGE_COMMITMENT] = True
         priority = job_priority(payload)
         asynchronous = not is_synchronous(payload)
         job_id, position = jobs.submit_store(
             destination, requested, options, rest_origin(request), priority, not asynchronous
         )
-        return _finish(jobs, wait_for, job_id, position, asynchronous)
+        # the report the content names is read next
+        also = ("storage_commitment",) if STORAGE_COMMITMENT in options else ()
+        return _finish(jobs, wait_for, job_id, position, asynchronous, also)
 
     return store
+
+
+def _storage_commitment(payload: dict[str, Any]) -> bool:
+    value = payload.get(STORAGE_COMMITMENT, False)
+    if not isinstance(value, bool):  # Orthanc says no more than the code
+        raise OrthancError(OrthancCode.BAD_PARAMETER_TYPE)
+    return value
 
 
 def _store_straight_handler(kind: str) -> HTTPRouteHandler:
@@ -247,18 +260,24 @@ def retrieve_answer(
 
 
 def _finish(
-    jobs: JobEngine, wait_for: ReadModelWaiter, job_id: str, position: int, asynchronous: bool
+    jobs: JobEngine,
+    wait_for: ReadModelWaiter,
+    job_id: str,
+    position: int,
+    asynchronous: bool,
+    also: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Asynchronous: the job's address; synchronous: run it here and answer its content."""
+    """Asynchronous: the job's address; synchronous: run it here and answer its content.
+    `also`: more read models the next read of a finished job's outcome depends on."""
     if asynchronous:
         wait_for(position, ("jobs",))
         return {"ID": job_id, "Path": f"/jobs/{job_id}"}
     try:
         content, position = jobs.run(job_id, started=True)
     except JobFailed as failure:
-        wait_for(failure.position, ("jobs", "exports"))
+        wait_for(failure.position, ("jobs", "exports", *also))
         raise OrthancError(OrthancCode.NETWORK_PROTOCOL, failure.details) from None
-    wait_for(position, ("jobs", "exports"))
+    wait_for(position, ("jobs", "exports", *also))
     return content
 
 

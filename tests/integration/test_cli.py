@@ -75,8 +75,8 @@ def test_rebuild_while_serving_keeps_changes_and_browse_identical(
             )
             assert result.returncode == 0, result.stderr
             assert (
-                "rebuilt hierarchy, changes, files, configuration, jobs, exports: replayed"
-                in result.stderr
+                "rebuilt hierarchy, changes, files, configuration, jobs, exports, "
+                "storage_commitment: replayed" in result.stderr
             )
 
             after = _snapshot(client)

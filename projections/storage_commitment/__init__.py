@@ -1,0 +1,1 @@
+"""Storage commitment reports (Orthanc's /storage-commitment/{id}), from their events."""
