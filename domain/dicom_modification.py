@@ -106,6 +106,9 @@ class Modification:
     decode_data_uris: bool = True  # create-dicom's InterpretBinaryTags
     uid_map: dict[tuple[int, str], str] = attrs.Factory(dict)  # (level, original) -> new
     new_patient_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    # Set, new identifiers derive from it and the originals (a job's ID: a job run again makes
+    # the same instances); None: they are random.
+    uid_seed: str | None = None
 
     # -- building -----------------------------------------------------------------------------
 
@@ -231,6 +234,10 @@ class Modification:
         modification (a new UUID for a patient, a new UID otherwise)."""
         key = (level, original.strip())
         mapped = self.uid_map.get(key)
+        if mapped is None and self.uid_seed is not None:
+            derived = uuid.uuid5(uuid.NAMESPACE_OID, f"{self.uid_seed}|{level}|{key[1]}")
+            mapped = str(derived) if level == PATIENT else f"2.25.{derived.int}"
+            self.uid_map[key] = mapped
         if mapped is None:
             mapped = self.new_patient_id() if level == PATIENT else generate_uid(prefix=None)
             self.uid_map[key] = mapped

@@ -162,9 +162,8 @@ class JobEngine:
             with self._claim:
                 self.archive.start_job(job_id)
         job = self.archive.job(job_id)
-        running = RunningJob(
-            job_id, job.parameters, Origin.from_dict(job.origin), frozenset(job.done)
-        )
+        origin = Origin.from_dict(job.origin)
+        running = RunningJob(job_id, job.parameters, origin, frozenset(job.done), job.attempt)
         try:
             content = self.kinds[job.job_type].execute(running, self.services)
         except JobFailed as failure:

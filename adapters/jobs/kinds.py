@@ -56,6 +56,7 @@ class RunningJob:
     parameters: dict[str, Any]
     origin: Origin
     done: frozenset[str]  # instances already delivered (a resumed job does not send twice)
+    attempt: int = 1  # 2 and more: the job ran before (resumed, resubmitted)
 
     def fail(self, error: tuple[int, str] | OrthancCode, details: str) -> JobFailed:
         if isinstance(error, OrthancCode):

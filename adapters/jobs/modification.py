@@ -102,6 +102,7 @@ class ModificationJob:
 
     def execute(self, job: RunningJob, services: JobServices) -> dict[str, Any]:
         modification = modification_of(job.parameters)
+        modification.uid_seed = job.job_id  # run again, the job makes the same instances
         with services.db.connection() as conn:
             rows = hierarchy.instances_with_identifiers(conn, list(job.parameters["Resources"]))
         if not rows:
@@ -151,7 +152,7 @@ class ModificationJob:
         }
         derived = {"metadata": metadata, "sources": changed, "job": job.job_id}
         result = services.ingestor.ingest(modified, job.origin, derived=derived)
-        if result.status is not StoreStatus.SUCCESS:  # refused, or the source itself again
+        if not _stored(result.status, result.instance_id, row["id"], job.attempt):
             details = f"Error while storing a modified instance {row['id']}"
             raise job.fail(OrthancCode.CANNOT_STORE_INSTANCE, details)
         return {
@@ -160,6 +161,15 @@ class ModificationJob:
             "Study": result.study_id,
             "Patient": result.patient_id,
         }
+
+
+def _stored(status: StoreStatus, new_id: str, source_id: str, attempt: int) -> bool:
+    """Whether the modified instance is stored now: refused, or the source itself made again,
+    it is not (Orthanc's CannotStoreInstance); already there, it is when an earlier run of
+    the job stored it (its UIDs derive from the job)."""
+    if status is StoreStatus.SUCCESS:
+        return True
+    return status is StoreStatus.ALREADY_STORED and attempt > 1 and new_id != source_id
 
 
 class _Output:

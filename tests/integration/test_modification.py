@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from pydicom.uid import CTImageStorage, generate_uid
 from adapters.database import DatabaseAddress
 from tests.support.cli import chronicle
 from tests.support.dicom_factory import ROOT, make_instance
+from tests.support.lua_servers import scripted_server
 from tests.support.nodes import fresh_database
 from tests.support.server import ChronicleProcess, upload_accepted
 from tests.support.waiting import eventually
@@ -839,3 +841,51 @@ def test_a_rebuild_gives_back_the_same_changes_and_resources(archive: ChronicleP
             _ok(client.get(f"/series/{modified['ID']}"))["ModifiedFrom"]
             == (sources[0]["ParentSeries"])
         )
+
+
+# --- a job run again ------------------------------------------------------------------------
+
+REFUSE_THIRD = """
+anonymized = 0
+refusing = true
+function ReceivedInstanceFilter(dicom, origin, info)
+   if string.sub(dicom.PatientName or '', 1, 10) == 'Anonymized' then
+      anonymized = anonymized + 1
+      if refusing and anonymized == 3 then
+         return false
+      end
+   end
+   return true
+end
+"""
+
+
+def test_a_resubmitted_job_finishes_without_copying_twice(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A study anonymization refused at its third instance keeps the two it stored; run
+    again, it makes the same instances (its UIDs derive from the job), so the two are not
+    stored twice and the new study ends whole."""
+    with (
+        scripted_server(
+            tmp_path, database_url, REFUSE_THIRD, "execute_lua_enabled = true\n"
+        ) as server,
+        server.client() as client,
+    ):
+        sources = _upload(client, _referencing_series("RESUBMIT", 5)[0])
+        study = sources[0]["ParentStudy"]
+        failed = client.post(f"/studies/{study}/anonymize", json={})
+        assert failed.status_code == 500, failed.text
+        assert failed.json()["OrthancStatus"] == 2018
+        assert len(_ok(client.get("/instances"))) == 5 + 2
+        allowed = client.post("/tools/execute-script", content=b"refusing = false")
+        assert allowed.status_code == 200, allowed.text
+        jobs = _ok(client.get("/jobs", params={"expand": ""}))
+        job = next(j for j in jobs if j["Type"] == "ResourceModification")
+        assert job["State"] == "Failure"
+        assert client.post(f"/jobs/{job['ID']}/resubmit", json={}).status_code == 200
+        assert eventually(lambda: _ok(client.get(f"/jobs/{job['ID']}"))["State"] == "Success")
+        new_study = _ok(client.get(f"/jobs/{job['ID']}"))["Content"]["ID"]
+        assert len(_ok(client.get(f"/studies/{new_study}/instances"))) == 5
+        assert len(_ok(client.get("/studies"))) == 2
+        assert len(_ok(client.get("/instances"))) == 10
