@@ -106,6 +106,11 @@ class Settings:
     rest_api_write_to_file_system_enabled: bool = False
     metrics_enabled: bool = True  # [MetricsEnabled]: /tools/metrics-prometheus reports
     storage_compression: bool = False  # [StorageCompression]: new DICOM files zlib-compressed
+    # [IngestTranscoding]: the transfer syntax every new instance is stored in ("": as it
+    # came), and whether uncompressed and compressed files are transcoded to it
+    ingest_transcoding: str = ""
+    ingest_transcoding_of_uncompressed: bool = True
+    ingest_transcoding_of_compressed: bool = True
     # Lua (adapters/lua): [ExecuteLuaEnabled] lets admins POST /tools/execute-script;
     # [LuaScripts] are run at start. Each call into Lua is stopped past these limits.
     execute_lua_enabled: bool = False
@@ -228,6 +233,9 @@ _FIELD_TYPES: dict[str, type] = {
     "lua_heart_beat_period": int,
     "media_archive_size": int,
     "storage_compression": bool,
+    "ingest_transcoding": str,
+    "ingest_transcoding_of_uncompressed": bool,
+    "ingest_transcoding_of_compressed": bool,
     "user_metadata": dict,
     "user_content_type": dict,
     "maximum_storage_size": int,
@@ -286,6 +294,9 @@ _ORTHANC_OPTIONS: dict[str, str] = {
     "RestApiWriteToFileSystemEnabled": "rest_api_write_to_file_system_enabled",
     "MetricsEnabled": "metrics_enabled",
     "StorageCompression": "storage_compression",
+    "IngestTranscoding": "ingest_transcoding",
+    "IngestTranscodingOfUncompressed": "ingest_transcoding_of_uncompressed",
+    "IngestTranscodingOfCompressed": "ingest_transcoding_of_compressed",
     "ExecuteLuaEnabled": "execute_lua_enabled",
     "LuaScripts": "lua_scripts",
     "LuaHeartBeatPeriod": "lua_heart_beat_period",
@@ -303,7 +314,9 @@ _ORTHANC_IGNORED = {"IndexDirectory", "Plugins", "RemoteAccessAllowed"}
 
 def _validated(settings: Settings) -> Settings:
     from domain.annotation_names import AnnotationNames, BadNames
+    from domain.dicom_modification import ModificationRefused
     from domain.dicom_text import UnknownDicomTag, configured_private_entries, parse_encoding
+    from domain.transcoding import requested_syntax
 
     if not 1 <= settings.workers <= MAX_WORKERS:
         raise ConfigError(f"workers: between 1 and {MAX_WORKERS}, not {settings.workers}")
@@ -357,6 +370,11 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError("MediaArchiveSize: at least 1")
     if settings.lua_heart_beat_period < 0:
         raise ConfigError("LuaHeartBeatPeriod: a number of seconds, 0 or more")
+    if settings.ingest_transcoding:
+        try:
+            requested_syntax(settings.ingest_transcoding)
+        except ModificationRefused as refused:
+            raise ConfigError(f"IngestTranscoding: {refused.details}") from None
     return settings
 
 

@@ -5,6 +5,7 @@ Used by every way in: REST upload, C-STORE, folder import.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -15,9 +16,14 @@ from adapters.compression import ZLIB_WITH_SIZE
 from adapters.recycling import Recycler
 from adapters.storage import StorageArea
 from domain.archive import Archive, StoreOutcome, StoreStatus
+from domain.dicom_files import InvalidDicomFile, parse_dataset
 from domain.dicom_structure import DEFAULT_BOUNDS, InputBounds
+from domain.dicom_writing import dataset_bytes
 from domain.instance_record import InstanceRecord, read_received
 from domain.origin import Origin
+from domain.transcoding import UNTRANSCODABLE, transcoded, transfer_syntax
+
+log = logging.getLogger(__name__)
 
 
 class Admission(Protocol):
@@ -26,6 +32,33 @@ class Admission(Protocol):
     status a C-STORE sender is answered (0x0000 included: refused, yet "success")."""
 
     def __call__(self, data: bytes, origin: Origin) -> int | None: ...
+
+
+@attrs.frozen
+class IngestTranscoding:
+    """Orthanc's IngestTranscoding: the syntax new files are stored in, for which of them."""
+
+    target: str
+    of_uncompressed: bool = True
+    of_compressed: bool = True
+
+    def applied(self, data: bytes) -> bytes:
+        """The file in the target syntax, or as it came: already in it, not to be transcoded,
+        or not transcodable (logged; Orthanc stores the original too)."""
+        try:
+            ds = parse_dataset(data)
+        except InvalidDicomFile:
+            return data  # refused with its reason by the ingest itself
+        syntax = transfer_syntax(ds)
+        if syntax == self.target:
+            return data
+        if not (self.of_compressed if syntax.is_compressed else self.of_uncompressed):
+            return data
+        try:
+            return dataset_bytes(transcoded(ds, self.target))
+        except UNTRANSCODABLE as error:
+            log.warning("stored as received, not transcoded to %s: %s", self.target, error)
+            return data
 
 
 @attrs.frozen
@@ -49,6 +82,7 @@ class Ingestor:
         bounds: InputBounds = DEFAULT_BOUNDS,
         recycler: Recycler | None = None,
         compress: bool = False,
+        transcoding: IngestTranscoding | None = None,
     ) -> None:
         """`default_encoding`: the one to read files without SpecificCharacterSet with now
         (REST may change it); `recycler`: the storage quotas' keeper, None when no limit is
@@ -60,6 +94,7 @@ class Ingestor:
         self.bounds = bounds
         self.recycler = recycler
         self.compression = ZLIB_WITH_SIZE if compress else None
+        self.transcoding = transcoding
         self.admission: Admission | None = None  # set by the HTTP application (api.scripting)
 
     def ingest(
@@ -68,6 +103,9 @@ class Ingestor:
         """Raises domain.dicom_files.InvalidDicomFile, or adapters.recycling.StorageFull when
         the storage quota refuses the instance, leaving nothing behind. `derived`: what a
         modification made it from (domain.aggregates.Instance.Stored)."""
+        if self.transcoding is not None:
+            with stage_timing.stage("transcode"):
+                data = self.transcoding.applied(data)
         with stage_timing.stage("parse"):
             described = read_received(data, self.default_encoding(), self.bounds)
         refusal = None if self.admission is None else self.admission(data, origin)

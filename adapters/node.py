@@ -18,7 +18,7 @@ from adapters.delivery import Senders
 from adapters.dicom.scu import DicomClient
 from adapters.embedded_postgres import EmbeddedPostgres
 from adapters.event_store import event_store_env
-from adapters.ingest import Ingestor
+from adapters.ingest import Ingestor, IngestTranscoding
 from adapters.job_outputs import JobOutputs
 from adapters.jobs.engine import JobEngine
 from adapters.leadership import Leadership
@@ -87,6 +87,16 @@ PROCESSOR_CLASSES = (
 )
 
 
+def _ingest_transcoding(settings: Settings) -> IngestTranscoding | None:
+    if not settings.ingest_transcoding:
+        return None
+    return IngestTranscoding(
+        settings.ingest_transcoding,
+        settings.ingest_transcoding_of_uncompressed,
+        settings.ingest_transcoding_of_compressed,
+    )
+
+
 class ReadModelWaiter:
     """Read-your-writes: waits until the named read models have consumed a log position."""
 
@@ -137,6 +147,7 @@ class ChronicleNode:
             bounds=settings.input_bounds,
             recycler=self._recycler(),
             compress=settings.storage_compression,
+            transcoding=_ingest_transcoding(settings),
         )
         self.dicom_client = DicomClient.from_settings(settings)
         self.peer_client = PeerClient.from_settings(settings)
