@@ -46,6 +46,7 @@ from adapters.dicom.reply_race import guard_reply_race
 from adapters.dicom.sockets import NODELAY_HANDLERS
 from adapters.dicom.tls import DicomTls
 from domain.storage_commitment import Entry
+from domain.transcoding import UNTRANSCODABLE, transcoded
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +110,15 @@ def _file_header(data: bytes) -> tuple[UID, UID, UID, int]:
 
 
 def _store_contexts(items: list[StoreItem]) -> list[PresentationContext]:
-    """One context per (SOP class, transfer syntax) sent, plus an uncompressed fallback."""
+    """One context per (SOP class, transfer syntax) sent, plus the uncompressed syntaxes as
+    a fallback (Orthanc proposes them too): a peer that does not take a compressed syntax
+    gets the file transcoded."""
     wanted: dict[tuple[str, str], None] = {}
     for item in items:
         wanted[(item.sop_class, item.transfer_syntax)] = None
-    for sop_class, syntax in list(wanted):
-        if UID(syntax) in UNCOMPRESSED:
-            wanted.setdefault((sop_class, ImplicitVRLittleEndian), None)
+    for sop_class, _ in list(wanted):
+        wanted.setdefault((sop_class, ExplicitVRLittleEndian), None)
+        wanted.setdefault((sop_class, ImplicitVRLittleEndian), None)
     return [build_context(sop_class, [syntax]) for sop_class, syntax in wanted]
 
 
@@ -394,10 +397,16 @@ def _send_one(
     context = _exact_context(assoc, item)
     if context is not None:
         status = _send_raw(assoc, context, item, originator, client._message_ids.take())
-    elif item.transfer_syntax in UNCOMPRESSED and _uncompressed_context(assoc, item):
+    elif _uncompressed_context(assoc, item):
+        dataset = item.decoded()
+        if item.transfer_syntax not in UNCOMPRESSED:
+            try:  # the peer takes no compressed syntax of this file: send it uncompressed
+                dataset = transcoded(dataset, ExplicitVRLittleEndian)
+            except UNTRANSCODABLE as error:
+                return False, f"cannot send {item.transfer_syntax} uncompressed: {error}"
         aet, message_id = originator
         status = assoc.send_c_store(
-            item.decoded(),
+            dataset,
             msg_id=client._message_ids.take(),
             originator_aet=aet or None,
             originator_id=message_id or None,

@@ -3,13 +3,17 @@ peer (OrthancPeerStore), in chunks of one association each, auditing every insta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from adapters.delivery import Delivered, DeliveryAudit, Destination, deliver
 from adapters.jobs import storage_commitment
 from adapters.jobs.kinds import NETWORK_PROTOCOL_ERROR, JobServices, RunningJob, destination_of
+from domain.transcoding import UNTRANSCODABLE, transcoded_bytes
 from projections.hierarchy import queries as hierarchy
+
+log = logging.getLogger(__name__)
 
 STORE_TO_MODALITY = "DicomModalityStore"
 STORE_TO_PEER = "OrthancPeerStore"
@@ -60,11 +64,10 @@ class StoreJob:
         )
         failed: list[str] = []
         sent_before = len(instances) - len(remaining)
+        read = _reader(services, options.get("Transcode"))
         for start in range(0, len(remaining), CHUNK):
             chunk = remaining[start : start + CHUNK]
-            chunk_failed = deliver(
-                sender, configuration, chunk, services.storage.read, audit, **extra
-            )
+            chunk_failed = deliver(sender, configuration, chunk, read, audit, **extra)
             failed += chunk_failed
             delivered = [i.instance_id for i in chunk if i.instance_id not in chunk_failed]
             progress = round(100 * (sent_before + start + len(chunk)) / max(len(instances), 1))
@@ -126,6 +129,23 @@ def _content(
     else:
         content["Peer"] = [destination.configuration.get("Url", "")]
     return content
+
+
+def _reader(services: JobServices, target: str | None) -> Callable[[str, Any], bytes]:
+    """How the job reads its files: as stored, or in the `Transcode` syntax (a file that
+    cannot be is sent as stored, and logged)."""
+    if not target:
+        return services.storage.read
+
+    def read(file_uuid: str, compression: Any = None) -> bytes:
+        data = services.storage.read(file_uuid, compression)
+        try:
+            return transcoded_bytes(data, target)
+        except UNTRANSCODABLE as error:
+            log.warning("file %s sent as stored, not in %s: %s", file_uuid, target, error)
+            return data
+
+    return read
 
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:

@@ -20,8 +20,10 @@ from api.request_bodies import is_synchronous, job_priority
 from api.routes.modalities import registry
 from api.routes.upload import invalid_file_error
 from domain.dicom_files import InvalidDicomFile, identifiers, read_dicom
+from domain.dicom_modification import ModificationRefused
 from domain.exports import RequestedExport
 from domain.levels import LEVEL_NAMES
+from domain.transcoding import requested_syntax
 from projections.configuration.queries import get_node
 from projections.hierarchy import queries as hierarchy
 
@@ -104,6 +106,8 @@ def _store_handler(kind: str) -> HTTPRouteHandler:
         options = {key: payload[key] for key in STORE_OPTIONS if key in payload}
         if kind == "modality" and _storage_commitment(payload):
             options[STORAGE_COMMITMENT] = True
+        if kind == "modality" and "Transcode" in payload:
+            options["Transcode"] = _transcode(payload["Transcode"])
         priority = job_priority(payload)
         asynchronous = not is_synchronous(payload)
         job_id, position = jobs.submit_store(
@@ -114,6 +118,14 @@ def _store_handler(kind: str) -> HTTPRouteHandler:
         return _finish(jobs, wait_for, job_id, position, asynchronous, also)
 
     return store
+
+
+def _transcode(value: Any) -> str:
+    """The transfer syntax the files are sent in (Orthanc's `Transcode` of a store)."""
+    try:
+        return str(requested_syntax(value))
+    except ModificationRefused as refused:
+        raise OrthancError(OrthancCode[refused.code], refused.details) from None
 
 
 def _storage_commitment(payload: dict[str, Any]) -> bool:

@@ -24,7 +24,12 @@ import pydicom
 import pytest
 from pydicom import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import CTImageStorage, ImplicitVRLittleEndian, JPEGBaseline8Bit
+from pydicom.uid import (
+    CTImageStorage,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGLosslessSV1,
+)
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.sop_class import (
@@ -38,6 +43,7 @@ from adapters.dicom.reply_race import guard_reply_race
 from adapters.dicom.scu import DicomClient, DicomNetworkError
 from adapters.peer_client import PeerClient, PeerError
 from domain.modality_config import normalise_modality
+from domain.transcoding import transcoded_bytes
 from tests.support.dicom_factory import make_instance, make_series
 from tests.support.server import ChronicleProcess, free_port
 
@@ -473,28 +479,33 @@ def test_store_failure_status_is_reported_per_instance() -> None:
 
 def _with_transfer_syntax(data: bytes, syntax: str) -> bytes:
     ds = pydicom.dcmread(BytesIO(data))
-    ds.file_meta.TransferSyntaxUID = syntax  # pixels are never decoded: any bytes will do
+    ds.file_meta.TransferSyntaxUID = syntax  # not a JPEG codestream: it cannot be decoded
     ds.PixelData = encapsulate([ds.PixelData])
     buffer = BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
 
 
-def test_transfer_syntax_the_destination_refuses() -> None:
+def test_a_syntax_the_destination_refuses_is_sent_decoded() -> None:
+    """As Orthanc, the uncompressed syntaxes are proposed beside the file's: a destination
+    that takes none of the file's gets it decoded; one whose pixels cannot be decoded fails
+    alone, with the reason."""
     plain = RemoteModality("PLAIN").start(storage_syntaxes=[ImplicitVRLittleEndian])
     try:
         outcomes, on_result = _collect()
-        jpeg = _with_transfer_syntax(make_instance(), JPEGBaseline8Bit)
+        real = transcoded_bytes(make_instance(), JPEGLosslessSV1)
+        fake = _with_transfer_syntax(make_instance(), JPEGBaseline8Bit)
         explicit = make_instance()  # Explicit VR Little Endian: converted, not refused
-        DicomClient("CHRONICLE", 10).store(
-            plain.configuration(), [("jpeg", jpeg), ("explicit", explicit)], on_result
-        )
+        files = [("jpeg", real), ("fake", fake), ("explicit", explicit)]
+        DicomClient("CHRONICLE", 10).store(plain.configuration(), files, on_result)
     finally:
         plain.stop()
     assert outcomes["explicit"] == (True, "")
-    assert outcomes["jpeg"][0] is False
-    assert "accepted no presentation context" in outcomes["jpeg"][1]
-    assert len(plain.received) == 1
+    assert outcomes["jpeg"] == (True, "")
+    assert outcomes["fake"][0] is False
+    assert "cannot send 1.2.840.10008.1.2.4.50 uncompressed" in outcomes["fake"][1]
+    assert pydicom.dcmread(BytesIO(real)).SOPInstanceUID in plain.received
+    assert len(plain.received) == 2
 
 
 def test_store_to_closed_port_raises_with_reason() -> None:

@@ -19,10 +19,13 @@ class StorageSCP:
         status: int = 0x0000,
         abort_after: int | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        transfer_syntaxes: list[str] | None = None,
     ) -> None:
         """`status`: the C-STORE answer; `abort_after`: abort the association after that many
         instances were received (a destination that goes away mid-transfer); `ssl_context`:
-        the SCP speaks TLS."""
+        the SCP speaks TLS; `transfer_syntaxes`: what it accepts (pynetdicom's uncompressed
+        ones by default)."""
+        self.transfer_syntaxes = transfer_syntaxes
         self.ssl_context = ssl_context
         self.aet = aet
         self.port = free_port()
@@ -44,6 +47,9 @@ class StorageSCP:
     def start(self) -> StorageSCP:
         ae = AE(ae_title=self.aet)
         ae.supported_contexts = AllStoragePresentationContexts
+        if self.transfer_syntaxes is not None:
+            for context in ae.supported_contexts:
+                ae.add_supported_context(context.abstract_syntax, self.transfer_syntaxes)
         ae.add_supported_context(Verification)
         self._server = ae.start_server(
             ("127.0.0.1", self.port),
