@@ -162,7 +162,7 @@ def test_serve_reads_an_orthanc_configuration_file(tmp_path: Path, database_url:
         f'  "Name" : "FromOrthancJson", "HttpPort" : {port}, "DicomAet" : "MYAET",\n'
         f'  "StorageDirectory" : "{tmp_path / "orthanc-storage"}",\n'
         '  /* a block comment */ "StableAge" : 5,\n'
-        '  "IngestTranscoding" : "1.2.840.10008.1.2.4.70"\n}\n'
+        '  "HttpThreadsCount" : 50\n}\n'
     )
     server = ChronicleProcess(tmp_path / "unused", database_url, "--config", str(config))
     server.port = port
@@ -172,7 +172,7 @@ def test_serve_reads_an_orthanc_configuration_file(tmp_path: Path, database_url:
         assert system["Name"] == "FromOrthancJson"
         assert system["DicomAet"] == "MYAET"
         assert system["HttpPort"] == port
-        assert "Orthanc options not implemented yet: IngestTranscoding" in server.log()
+        assert "Orthanc options not implemented yet: HttpThreadsCount" in server.log()
     finally:
         server.stop()
 
