@@ -1,8 +1,9 @@
 """New DICOM instances from JSON, as Orthanc's POST /tools/create-dicom makes them: `Tags`
 (keywords or `gggg,eeee`, values as modify's Replace takes them), `Content` (a PNG or JPEG
-image, or a PDF, as a data URI; a list of them makes a series), `Parent` (a patient, study or
-series whose modules the new instance inherits), `InterpretBinaryTags`, `PrivateCreator`,
-`Force`; and the deprecated form whose members are the tags themselves.
+image, a PDF, or an STL, OBJ or MTL 3D model as Orthanc 1.12 takes them, as a data URI; a
+list of them makes a series), `Parent` (a patient, study or series whose modules the new
+instance inherits), `InterpretBinaryTags`, `PrivateCreator`, `Force`; and the deprecated form
+whose members are the tags themselves.
 
 The request is checked, and every instance is built, before anything is stored: a series
 whose third image is not an image stores nothing.
@@ -36,6 +37,11 @@ SPECIFIC_CHARACTER_SET = 0x00080005
 SOP_CLASS_UID = 0x00080016
 PIXEL_DATA = 0x7FE00010
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+MODEL_SOP_CLASSES = {  # Encapsulated STL, OBJ and MTL Storage
+    "model/stl": "1.2.840.10008.5.1.4.1.1.104.3",
+    "model/obj": "1.2.840.10008.5.1.4.1.1.104.4",
+    "model/mtl": "1.2.840.10008.5.1.4.1.1.104.5",
+}
 # What DCMTK names the SOP class of a file whose dataset has none.
 GENERIC_FILE_SOP_CLASS = "1.2.276.0.7230010.3.1.0.1"
 _DATES = {  # (date, time) Orthanc stamps, by the levels for which it stamps them
@@ -193,6 +199,8 @@ def embed_content(ds: Dataset, uri: str) -> None:
         _embed_image(ds, data)
     elif mime == "application/pdf":
         _embed_pdf(ds, data)
+    elif mime in MODEL_SOP_CLASSES:
+        _embed_model(ds, data, mime)
     else:
         details = f"Unsupported MIME type for the content of a new DICOM file: {mime}"
         raise _refused("NOT_IMPLEMENTED", details)
@@ -231,6 +239,16 @@ def _pixels(image: Any) -> tuple[Any, str]:
     if image.mode in ("L", "1"):
         return np.asarray(image.convert("L")), "L"
     return np.asarray(image.convert("RGB")), "RGB"
+
+
+def _embed_model(ds: Dataset, data: bytes, mime: str) -> None:
+    """A 3D model (STL, OBJ, MTL) as its Encapsulated storage, as Orthanc 1.12 makes it."""
+    ds.MIMETypeOfEncapsulatedDocument = mime
+    ds.EncapsulatedDocument = data + b"\0" * (len(data) % 2)
+    if SOP_CLASS_UID not in ds:
+        ds[SOP_CLASS_UID] = DataElement(SOP_CLASS_UID, "UI", MODEL_SOP_CLASSES[mime])
+    if "Modality" not in ds:
+        ds.Modality = "M3D"
 
 
 def _embed_pdf(ds: Dataset, data: bytes) -> None:

@@ -6,11 +6,14 @@ errors. Then what the capture cannot show: a series whose last image is bad stor
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
+import pydicom
 import pytest
 
 from adapters.database import DatabaseAddress
@@ -52,3 +55,30 @@ def test_a_series_with_a_bad_image_stores_nothing(stored: ChronicleProcess) -> N
         assert answer.json()["Details"].endswith("text/plain")
         assert sorted(client.get("/instances").json()) == before
         assert client.get("/changes", params={"last": ""}).json()["Last"] == last
+
+
+@pytest.mark.parametrize(
+    ("mime", "sop_class"),
+    [
+        ("model/stl", "1.2.840.10008.5.1.4.1.1.104.3"),
+        ("model/obj", "1.2.840.10008.5.1.4.1.1.104.4"),
+        ("model/mtl", "1.2.840.10008.5.1.4.1.1.104.5"),
+    ],
+)
+def test_3d_models_are_encapsulated_as_orthanc_1_12_does(
+    stored: ChronicleProcess, mime: str, sop_class: str
+) -> None:
+    """Orthanc 1.12's Encapsulated STL, OBJ and MTL: the document as it was given (padded to
+    an even length), its MIME type, the SOP class and the M3D modality unless the tags say."""
+    model = b"solid cube\nendsolid cube\n"  # an odd length: 25 bytes
+    body = {"Tags": {"PatientName": "Model^3D"}, "Content": f"data:{mime};base64,"}
+    body["Content"] += base64.b64encode(model).decode("ascii")
+    with stored.client() as client:
+        answer = client.post("/tools/create-dicom", json=body)
+        assert answer.status_code == 200, answer.text
+        instance = answer.json()["ID"]
+        ds = pydicom.dcmread(io.BytesIO(client.get(f"/instances/{instance}/file").content))
+        client.delete(f"/instances/{instance}")
+    assert (ds.SOPClassUID, ds.MIMETypeOfEncapsulatedDocument) == (sop_class, mime)
+    assert ds.Modality == "M3D"
+    assert bytes(ds.EncapsulatedDocument) == model + b"\0"
