@@ -1,7 +1,7 @@
 """ZIP archives of stored instances, as Orthanc makes them (domain.archive_layout for the
-names): streamed, one file in memory at a time, deflated at Orthanc's level 6, with ZIP64
-records where sizes or offsets need them. The HTTP routes send the chunks as they come; an
-archive job writes them to a file (adapters.jobs.archive).
+names): streamed, one file in memory at a time, deflated at Orthanc's level 6 (by zlib-ng),
+with ZIP64 records where sizes or offsets need them. The HTTP routes send the chunks as they
+come; an archive job writes them to a file (adapters.jobs.archive).
 
 A media is the same instances in the same order, named IMAGES/IM0, IMAGES/IM1…, with their
 DICOMDIR (domain.dicomdir) last, made as the files go by."""
@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 import psycopg
+from zlib_ng import zlib_ng
 
 from domain.archive_layout import ArchivedInstance, archive_layout
 from domain.dicom_files import read_dicom, transfer_syntax_uid
@@ -148,4 +149,14 @@ def _write(zf: zipfile.ZipFile, path: str, data: bytes) -> None:
     info = zipfile.ZipInfo(path, date_time=_DOS_EPOCH)
     info.compress_type = zipfile.ZIP_DEFLATED
     with zf.open(info, "w", force_zip64=len(data) >= ZIP64_FILE) as member:
+        _faster_deflate(member)
         member.write(data)
+
+
+def _faster_deflate(member: Any) -> None:
+    """zlib-ng's deflate at the same level instead of zlib's: the same format, several times
+    faster (deflate is what bounds an archive's throughput). zipfile offers no way to choose
+    its compressor, so the member's is swapped before anything is written; a zipfile whose
+    members keep it elsewhere keeps zlib's."""
+    if getattr(member, "_compressor", None) is not None and not member._file_size:
+        member._compressor = zlib_ng.compressobj(COMPRESSION_LEVEL, zlib_ng.DEFLATED, -15)
