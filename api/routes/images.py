@@ -70,7 +70,8 @@ def _frame_number(text: str) -> int:
 # -- arguments -------------------------------------------------------------------------------------
 
 
-def _boolean(text: str | None, default: bool, name: str) -> bool:
+def query_flag(text: str | None, default: bool, name: str) -> bool:
+    """A boolean query argument as Orthanc reads it (1/true/empty, 0/false)."""
     if text is None:
         return default
     if text.lower() in ("1", "true", ""):
@@ -208,7 +209,7 @@ def _rendered(request: Request, instance_id: str, frame: str) -> Response[bytes]
 
 def _smooth(text: str | None) -> bool:
     try:
-        return _boolean(text, False, "smooth")
+        return query_flag(text, False, "smooth")
     except OrthancError:
         raise _Silent(404) from None
 

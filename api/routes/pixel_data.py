@@ -20,7 +20,7 @@ from pydicom.dataset import Dataset
 from api.context import read_connection
 from api.dicom_files import read_pixel_dataset
 from api.errors import OrthancCode, OrthancError, unknown_resource
-from api.routes.images import FRAME_PATH, INSTANCE_PATH, rescale_of
+from api.routes.images import FRAME_PATH, INSTANCE_PATH, query_flag, rescale_of
 from domain import image_extraction as extraction
 from domain import pixel_frames as frames
 from domain import slice_ordering as slices
@@ -67,14 +67,7 @@ def _decoded(ds: Dataset, index: int) -> frames.DecodedFrame:
 
 
 def _flag(request: Request, name: str, default: bool) -> bool:
-    text = request.query_params.get(name)
-    if text is None:
-        return default
-    if text.lower() in ("1", "true", ""):
-        return True
-    if text.lower() in ("0", "false"):
-        return False
-    raise OrthancError(OrthancCode.PARAMETER_OUT_OF_RANGE, f"Bad value for argument: {name}")
+    return query_flag(request.query_params.get(name), default, name)
 
 
 def _numpy_answer(
