@@ -38,6 +38,13 @@ def _consistent(data_dir: Path, database_url: str, postgres: DatabaseAddress) ->
     assert live == on_disk
 
 
+def _caught_up(client: httpx.Client) -> bool:
+    """The files read model and the reaper follow the log behind the job's state: compare the
+    storage area with them only once they have read the whole log."""
+    statuses = client.get("/tools/projections").json()
+    return all(s["Lag"] == 0 for s in statuses if s["Name"] in ("files", "file-reaper"))
+
+
 def _state(client: httpx.Client, job_id: str) -> str:
     return str(client.get(f"/jobs/{job_id}").json()["State"])
 
@@ -74,7 +81,7 @@ def test_jobs_killed_midway_leave_nothing_dangling(
             assert len(client.get(f"/studies/{new_study}/instances").json()) == COUNT
             assert len(client.get("/studies").json()) == 2
             assert len(client.get("/instances").json()) == 2 * COUNT
-        # Not checked again after the resubmitted run: one CI run found 2 files on disk with
-        # no event there (an open defect, see the stop note), not seen locally.
+            assert eventually(lambda: _caught_up(client))
+            _consistent(tmp_path / "data", database_url, postgres)
     finally:
         restarted.stop()
